@@ -1,11 +1,149 @@
-"""Placeholder entry point, replaced by the real CLI."""
+"""The console script: ``docker-credential-ecr-login <action>``.
+
+The one place that touches argv, the real environment, stdin, stdout and the exit status, and the
+one place every exception becomes an answer: protocol errors as their fixed text on stdout with exit
+1, a cause a person can act on as one line on stderr, never a traceback on stdout.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+
+from docker_credential_ecr import protocol
+from docker_credential_ecr._version import __version__
+from docker_credential_ecr.errors import NOT_FOUND_MESSAGE, HelperError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, TextIO
+
+    from docker_credential_ecr.helper import Helper
+
+PROGRAM = "docker-credential-ecr-login"
+PROTOCOL_ACTIONS = ("get", "list", "store", "erase")
+# Extra commands: modules in docker_credential_ecr.commands, imported only when asked for.
+COMMANDS = {
+    "configure": "add credHelpers entries for ECR registries to the Docker config",
+    "doctor": "explain what the helper sees for a registry, and test it",
+    "cache": "show or clear the token cache (never the tokens)",
+    "kubelet": "serve the kubelet image credential provider protocol",
+}
+
+USAGE = f"""\
+Usage: {PROGRAM} <action>
+
+Docker credential helper for Amazon ECR and ECR Public (a drop-in for the Go helper of the same name).
+Docker, skopeo, podman and BuildKit call it through "credHelpers" or "credsStore" in
+~/.docker/config.json; the registry host is read on stdin.
+
+Protocol actions:
+  get        print the credentials for the registry named on stdin
+  list       print the registries with cached tokens (no network)
+  store      accepted only with AWS_ECR_IGNORE_CREDS_STORAGE=true (ECR tokens are fetched, not stored)
+  erase      likewise
+  version    print the version
+
+Commands:
+{chr(10).join(f"  {name:<10} {text}" for name, text in COMMANDS.items())}
+
+Run '{PROGRAM} <command> --help' for a command's options. Environment: AWS_ECR_CACHE_DIR,
+AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE, AWS_ECR_TIMEOUT, AWS_ECR_LOG_LEVEL,
+DOCKER_CREDENTIAL_ECR_CONFIG, and the AWS SDK's own (AWS_PROFILE, AWS_REGION, ...).
+"""
+
+
+def version_line() -> str:
+    return f"{PROGRAM} (docker-credential-ecr) {__version__}"
+
+
+def make_helper() -> Helper:
+    from docker_credential_ecr.helper import Helper
+    from docker_credential_ecr.settings import Settings
+
+    return Helper(Settings.from_environ(os.environ))
+
+
+def run_action(action: str, stdin: BinaryIO, stdout: TextIO, helper_factory: object = make_helper) -> int:
+    """One protocol action against streams; returns the exit status (0 or 1)."""
+    try:
+        helper: Helper = helper_factory()  # type: ignore[operator]
+        if action == "get":
+            protocol.write_credentials(stdout, helper.get(protocol.read_server_url(stdin)))
+        elif action == "list":
+            # Never read stdin here: docker-py runs `list` with stdin on the user's terminal.
+            protocol.write_list(stdout, helper.list())
+        elif action == "store":
+            helper.store(protocol.parse_credentials(protocol.read_request(stdin)))
+        else:
+            helper.erase(protocol.read_server_url(stdin))
+    except HelperError as exc:
+        protocol.write_error(stdout, exc.message)
+        return 1
+    except Exception as exc:  # a bug must still answer in protocol, not crash the client
+        _stderr(f"internal error: {type(exc).__name__}: {exc}")
+        if os.environ.get("AWS_ECR_LOG_LEVEL", "").lower() == "debug":
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        protocol.write_error(stdout, NOT_FOUND_MESSAGE)
+        return 1
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The client stopped reading; silence the interpreter's own complaint at exit.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced for the rest of the process
+        except OSError:
+            pass
+        return 1
+
+
+def _dispatch(args: list[str]) -> int:
+    if not args:
+        sys.stderr.write(USAGE)
+        return 1
+    action = args[0]
+    if action in PROTOCOL_ACTIONS and len(args) == 1:
+        status = run_action(action, sys.stdin.buffer if sys.stdin else _empty_stdin(), sys.stdout)
+        sys.stdout.flush()
+        return status
+    if action in ("-v", "--version", "version"):
+        sys.stdout.write(version_line() + "\n")
+        return 0
+    if action in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if action in COMMANDS:
+        import importlib
+
+        module = importlib.import_module(f"docker_credential_ecr.commands.{action}")
+        return int(module.main(args[1:]))
+    sys.stdout.write(f"{PROGRAM}: unknown action: {action}\n")
     return 1
 
 
 def kubelet_main(argv: list[str] | None = None) -> int:
-    return 1
+    """``ecr-credential-provider``: the kubelet plugin name, same as ``docker-credential-ecr-login kubelet``."""
+    args = sys.argv[1:] if argv is None else argv
+    return main(["kubelet", *args])
+
+
+def _stderr(message: str) -> None:
+    try:
+        sys.stderr.write(f"{PROGRAM}: {message}\n")
+    except (OSError, ValueError):
+        pass
+
+
+def _empty_stdin() -> BinaryIO:
+    import io
+
+    return io.BytesIO()

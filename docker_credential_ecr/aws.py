@@ -1,0 +1,194 @@
+"""The one module that talks to AWS: a botocore client for a registry, and a decoded token.
+
+Imported only on a cache miss (and by the extra commands): botocore costs about ten interpreter
+starts to import and a client several more. botocore is used directly rather than through boto3's
+resource layer, which adds import time and nothing this helper needs; the credential chain, endpoint
+rules (partitions, FIPS, dual-stack, ``AWS_ENDPOINT_URL_*``), retries, proxies and ``AWS_CA_BUNDLE``
+are botocore's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
+
+from docker_credential_ecr import __version__
+from docker_credential_ecr.errors import TokenFetchError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from docker_credential_ecr.registry import Registry
+
+ECR_PUBLIC_REGION = "us-east-1"
+# Each attempt is bounded by these; three attempts (botocore "standard" retries: throttling, 5xx,
+# connection errors) stay well inside the helper's overall deadline, which also bounds credential
+# providers (STS, SSO, IMDS) whose own timeouts we cannot set.
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 6.0
+MAX_ATTEMPTS = 3
+
+
+class Token:
+    """A decoded authorization token. ``repr`` never shows the password."""
+
+    __slots__ = ("expires_at", "issued_at", "password", "username")
+
+    def __init__(self, username: str, password: str, issued_at: float, expires_at: float) -> None:
+        self.username = username
+        self.password = password
+        self.issued_at = issued_at
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:
+        return f"Token(username={self.username!r}, expires_at={self.expires_at})"
+
+
+def _endpoint_overridden(service: str, environ: Mapping[str, str]) -> bool:
+    if (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() == "true":
+        return False
+    specific = "AWS_ENDPOINT_URL_ECR_PUBLIC" if service == "ecr-public" else "AWS_ENDPOINT_URL_ECR"
+    return bool(environ.get(specific) or environ.get("AWS_ENDPOINT_URL"))
+
+
+def make_session(profile: str | None = None) -> botocore.session.Session:
+    session = botocore.session.Session(profile=profile)
+    session.user_agent_extra = f"docker-credential-ecr/{__version__}"
+    return session
+
+
+def make_client(registry: Registry, session: botocore.session.Session, environ: Mapping[str, str]) -> Any:
+    """An ECR or ECR Public client for ``registry``'s region, FIPS and dual-stack endpoint.
+
+    A ``-fips`` host gets the FIPS endpoint and a dual-stack host the dual-stack one. An explicit
+    endpoint override (``AWS_ENDPOINT_URL_ECR`` ...) wins: botocore refuses FIPS or dual-stack with a
+    custom endpoint, and whoever set one meant it.
+    """
+    overridden = _endpoint_overridden(registry.service, environ)
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        use_fips_endpoint=registry.fips and not overridden,
+        use_dualstack_endpoint=registry.dualstack and not overridden,
+    )
+    region = ECR_PUBLIC_REGION if registry.service == "ecr-public" else registry.region
+    return session.create_client(registry.service, region_name=region, config=config)
+
+
+def decode_token(encoded: object) -> tuple[str, str]:
+    """``base64("user:password")`` -> (user, password); TokenFetchError for anything else."""
+    if not isinstance(encoded, str):
+        raise TokenFetchError("ECR returned no authorization token")
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise TokenFetchError("ECR returned an authorization token that is not base64 'user:password'") from None
+    user, sep, password = decoded.partition(":")
+    if not sep or not user or not password:
+        raise TokenFetchError("ECR returned an authorization token that is not base64 'user:password'")
+    return user, password
+
+
+def _expiry(value: object, issued_at: float) -> float:
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    # No expiry: assume the shortest real lifetime rather than trusting it forever.
+    return issued_at + 3600.0
+
+
+def fetch_token(
+    registry: Registry,
+    *,
+    environ: Mapping[str, str],
+    profile: str | None = None,
+    session: botocore.session.Session | None = None,
+) -> Token:
+    """Call GetAuthorizationToken for ``registry`` and decode the answer.
+
+    Raises :class:`TokenFetchError` whose text is one line a person can act on, never a secret.
+    """
+    issued_at = time.time()
+    try:
+        client = make_client(registry, session or make_session(profile), environ)
+        response = client.get_authorization_token()
+    except Exception as exc:  # every failure becomes one actionable line
+        raise TokenFetchError(explain(exc, registry, profile=profile, environ=environ)) from None
+    data = response.get("authorizationData")
+    if isinstance(data, list):  # ECR: a list (one entry per requested registry); ECR Public: one object
+        data = data[0] if data else None
+    if not isinstance(data, dict):
+        raise TokenFetchError(f"{registry.service} GetAuthorizationToken returned no authorization data")
+    user, password = decode_token(data.get("authorizationToken"))
+    return Token(user, password, issued_at, _expiry(data.get("expiresAt"), issued_at))
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def explain(  # noqa: PLR0911 - one return per kind of failure reads best
+    exc: BaseException, registry: Registry, *, profile: str | None, environ: Mapping[str, str]
+) -> str:
+    """Turn a botocore failure into the one line a person needs to fix it."""
+    from docker_credential_ecr.principal import describe, selected_profile
+
+    where = f"ECR Public ({ECR_PUBLIC_REGION})" if registry.service == "ecr-public" else f"ECR ({registry.region})"
+    action = "ecr-public:GetAuthorizationToken" if registry.service == "ecr-public" else "ecr:GetAuthorizationToken"
+    name = selected_profile(environ, profile)
+    if isinstance(exc, (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError)):
+        return f"the SSO session for profile {name!r} has expired or is missing: run `aws sso login --profile {name}`"
+    if isinstance(exc, ProfileNotFound):
+        return (
+            f"AWS profile {name!r} is not in the AWS config or credentials files: run `aws configure --profile {name}`"
+        )
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return (
+            "no AWS credentials found (looked at AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/config and credentials, "
+            "web identity, container and instance credentials): run `aws configure` or set AWS_PROFILE"
+        )
+    if isinstance(exc, CredentialRetrievalError):
+        return f"could not load AWS credentials ({describe(environ, profile)}): {_one_line(exc)}"
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):
+        return f"cannot reach the {where} endpoint ({_one_line(exc)}): check the network, proxy and region"
+    if isinstance(exc, NoRegionError):
+        return f"no region for {where}"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Unknown"), _one_line(error.get("Message", ""))
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return f"access denied: {describe(environ, profile)} may not call {action} ({message})"
+        if code in ("ExpiredTokenException", "ExpiredToken", "RequestExpired"):
+            return f"the AWS credentials ({describe(environ, profile)}) have expired: refresh them and retry"
+        if code in ("UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId"):
+            return f"AWS rejected the credentials ({describe(environ, profile)}): {code}: check the access key"
+        if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
+            return f"{where} is throttling GetAuthorizationToken: retry in a minute"
+        return f"{where} GetAuthorizationToken failed: {code}: {message}"
+    if isinstance(exc, BotoCoreError):
+        return f"{where} GetAuthorizationToken failed: {_one_line(exc)}"
+    return f"{where} GetAuthorizationToken failed: {type(exc).__name__}: {_one_line(exc)}"

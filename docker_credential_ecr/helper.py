@@ -1,0 +1,201 @@
+"""get / list / store / erase: the credential helper's semantics, on top of the cache and AWS.
+
+The hot path is ``get`` on a cache hit: parse the host, fingerprint the principal from local files,
+read one JSON file, answer. Nothing here imports botocore, filelock or platformdirs; :mod:`aws`
+and :mod:`deadline` are imported only on a miss.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from docker_credential_ecr import registry as registries
+from docker_credential_ecr.cache import Entry, TokenCache, cache_key
+from docker_credential_ecr.errors import (
+    CacheError,
+    CredentialsNotFoundError,
+    DeadlineExceededError,
+    NotImplementedByHelperError,
+    TokenFetchError,
+)
+from docker_credential_ecr.principal import fingerprint
+from docker_credential_ecr.protocol import Credentials
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from docker_credential_ecr.aws import Token
+    from docker_credential_ecr.registry import Registry
+    from docker_credential_ecr.settings import Settings
+
+    Fetcher = Callable[[Registry], Token]
+
+PROGRAM = "docker-credential-ecr-login"
+
+
+class Helper:
+    """The helper's four actions. The clock, the token fetcher and stderr are injectable."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        fetch: Fetcher | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.environ = settings.environ
+        self.clock = clock
+        self._fetch = fetch
+        self._warn = warn or _stderr_line
+        self._warned: set[str] = set()
+        self._cache: TokenCache | None = (
+            TokenCache(settings.cache_dir) if settings.cache_file and settings.cache_dir else None
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        """One line on stderr, at most once per message per process."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
+
+    def _cache_call(self, what: Callable[[TokenCache], Entry | None]) -> Entry | None:
+        """Run a cache operation; an unusable cache is reported once and turned off for this process."""
+        if self._cache is None:
+            return None
+        try:
+            return what(self._cache)
+        except CacheError as exc:
+            self.warn(f"not using the token cache: {exc}")
+            self._cache = None
+            return None
+
+    def principal(self, registry: Registry) -> str:
+        return fingerprint(self.environ)
+
+    def fetch(self, registry: Registry) -> Token:
+        if self._fetch is not None:
+            return self._fetch(registry)
+        from docker_credential_ecr import aws
+
+        return aws.fetch_token(registry, environ=self.environ)
+
+    # -- actions ----------------------------------------------------------------------------------
+    def get(self, server_url: str) -> Credentials:
+        registry = registries.parse(server_url)
+        if registry is None:
+            raise CredentialsNotFoundError  # not ours: silent, docker goes anonymous
+        key = cache_key(self.principal(registry), registry)
+        entry = self._cache_call(lambda c: c.lookup(key))
+        if entry is not None and entry.is_fresh(self.clock()):
+            if registry.host not in entry.hosts:
+                self._remember_host(key, registry.host)
+            return Credentials(server_url, entry.username, entry.password)
+        entry = self._refresh(registry, key, entry)
+        return Credentials(server_url, entry.username, entry.password)
+
+    def _refresh(self, registry: Registry, key: str, cached: Entry | None) -> Entry:
+        """A miss: one process per (principal, region) fetches; the others wait and read its result."""
+        from docker_credential_ecr.deadline import Deadline
+
+        try:
+            with Deadline(self.settings.timeout) as deadline:
+                try:
+                    return self._refresh_locked(registry, key, cached, deadline)
+                except TokenFetchError as exc:
+                    failure = str(exc)
+        except DeadlineExceededError as exc:
+            failure = f"{registry.service} in {registry.region}: no token in time ({exc}); check the network and proxy"
+        latest = self._cache_call(lambda c: c.lookup(key)) or cached
+        if latest is not None and latest.is_usable(self.clock()):
+            minutes = int((latest.expires_at - self.clock()) // 60)
+            self.warn(f"{failure}; using the cached token, which expires in {minutes} min")
+            return latest
+        self.warn(failure)
+        raise CredentialsNotFoundError(failure)
+
+    def _refresh_locked(self, registry: Registry, key: str, cached: Entry | None, deadline: object) -> Entry:
+        from docker_credential_ecr.deadline import Deadline
+
+        assert isinstance(deadline, Deadline)
+        cache = self._cache
+        if cache is None:
+            return self._fetch_entry(registry)
+        try:
+            # Leave time to fetch ourselves if the lock holder is stuck.
+            lock = cache.lock(key, timeout=max(0.1, deadline.remaining() * 0.5))
+            with lock:
+                entry = cache.lookup(key)  # another process may have fetched while we waited
+                if entry is not None and entry.is_fresh(self.clock()):
+                    if registry.host not in entry.hosts:
+                        self._remember_host(key, registry.host)
+                    return entry
+                entry = self._fetch_entry(registry, previous=entry or cached)
+                self._store(key, entry)
+                return entry
+        except CacheError as exc:
+            self.warn(f"token cache: {exc}; fetching without it")
+            return self._fetch_entry(registry)
+
+    def _fetch_entry(self, registry: Registry, previous: Entry | None = None) -> Entry:
+        token = self.fetch(registry)
+        hosts = previous.hosts if previous is not None else ()
+        if registry.host not in hosts:
+            hosts = (*hosts, registry.host)
+        return Entry(
+            username=token.username,
+            password=token.password,
+            issued_at=token.issued_at,
+            expires_at=token.expires_at,
+            hosts=hosts,
+        )
+
+    def _store(self, key: str, entry: Entry) -> None:
+        now = self.clock()
+        self._cache_call(lambda c: c.store(key, entry, now=now))
+
+    def _remember_host(self, key: str, host: str) -> None:
+        now = self.clock()
+        self._cache_call(lambda c: c.add_host(key, host, now=now))
+
+    def list(self) -> dict[str, str]:
+        """Registries served from the cache that `get` would still answer from it now. No network."""
+        if self._cache is None:
+            return {}
+        cache = self._cache
+        try:
+            entries = cache.read()
+        except CacheError as exc:
+            self.warn(f"not using the token cache: {exc}")
+            return {}
+        now = self.clock()
+        servers: dict[str, str] = {}
+        for key, entry in sorted(entries.items()):
+            if not entry.is_usable(now):
+                continue
+            for host in entry.hosts:
+                registry = registries.parse(host)
+                if registry is not None and cache_key(self.principal(registry), registry) == key:
+                    servers["https://" + host] = entry.username
+        return servers
+
+    def store(self, creds: Credentials) -> None:
+        if not self.settings.ignore_creds_storage:
+            raise NotImplementedByHelperError
+        # Told to accept and drop: ECR tokens are fetched, never stored.
+
+    def erase(self, server_url: str) -> None:
+        if not self.settings.ignore_creds_storage:
+            raise NotImplementedByHelperError
+
+
+def _stderr_line(message: str) -> None:
+    try:
+        sys.stderr.write(f"{PROGRAM}: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed by the caller: nothing more to do
+        pass

@@ -1,0 +1,172 @@
+"""Who is asking: the cache key's identity, derived from local inputs only, never from the network.
+
+The Go helper resolves credentials to build its cache key, so every hit pays for SSO, STS or instance
+metadata round trips, and the key changes whenever temporary credentials rotate. Here the key is a
+hash of every *input* that can change which principal botocore would resolve: the credential
+environment variables, the selected profile's sections in the shared config and credentials files
+(and the profiles and SSO sessions they chain to), and the helper's own per-registry settings. They
+are taken whatever botocore's precedence: over-including costs one cache miss, under-including would
+serve one principal's token to another. Secret values are never part of it.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+try:  # hashlib loads OpenSSL (about 0.3x an interpreter start); the builtin BLAKE2 module is enough
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - some builds only ship hashlib
+    from hashlib import blake2b
+
+# Inputs that decide the principal. Secrets (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+# AWS_CONTAINER_AUTHORIZATION_TOKEN) are deliberately absent: a new secret comes with a new key id,
+# a new role session or a new token file anyway. Endpoint overrides are here because a token from
+# one endpoint is worthless at another.
+ENV_INPUTS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSO",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+)
+SECRET_KEYS = frozenset({"aws_secret_access_key", "aws_session_token", "aws_security_token"})
+_MAX_CHAIN = 16
+
+Sections = dict[str, list[tuple[str, str]]]
+
+
+def parse_ini(text: str) -> Sections:
+    """Sections of an AWS shared config/credentials file, as botocore reads them (enough for a key).
+
+    Keys are lower-cased; values keep their text; indented lines continue the previous value (the
+    nested ``s3 =`` style). No interpolation, no errors: a malformed line is simply part of the key.
+    """
+    sections: Sections = {}
+    current: list[tuple[str, str]] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[" and line[-1] == "]":
+            current = sections.setdefault(" ".join(line[1:-1].split()), [])
+        elif current is not None:
+            if raw[:1] in " \t" and current:
+                key, value = current[-1]
+                current[-1] = (key, value + "\n" + line)
+            else:
+                key, _, value = line.partition("=")
+                current.append((key.strip().lower(), value.strip()))
+    return sections
+
+
+def _read_sections(path: str) -> Sections | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return parse_ini(f.read())
+    except OSError:
+        return None
+
+
+def aws_file_paths(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The shared config and credentials files botocore would read."""
+    config = environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    credentials = environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
+    return _expand(config, environ), _expand(credentials, environ)
+
+
+def _expand(path: str, environ: Mapping[str, str]) -> str:
+    if path.startswith("~") and environ.get("HOME"):
+        return environ["HOME"] + path[1:]
+    return os.path.expanduser(path)
+
+
+def selected_profile(environ: Mapping[str, str], override: str | None = None) -> str:
+    return override or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE") or "default"
+
+
+def _profile_material(profile: str, config: Sections | None, credentials: Sections | None) -> list[str]:
+    """The non-secret settings of ``profile`` and of every profile or SSO session it chains to."""
+    material: list[str] = []
+    seen: set[str] = set()
+    pending = [profile]
+    while pending and len(seen) < _MAX_CHAIN:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for label, sections, section in (
+            ("config", config, "default" if name == "default" else f"profile {name}"),
+            ("config", config, f"profile {name}" if name == "default" else None),
+            ("credentials", credentials, name),
+        ):
+            if sections is None or section is None:
+                continue
+            items = sections.get(section)
+            if items is None:
+                continue
+            material.append(f"[{label}:{section}]")
+            for key, value in items:
+                material.append(f"{key}=<secret>" if key in SECRET_KEYS else f"{key}={value}")
+                if key == "source_profile":
+                    pending.append(value)
+                elif key == "sso_session" and config is not None:
+                    for k, v in config.get(f"sso-session {value}", ()):
+                        material.append(f"sso-session:{value}:{k}={v}")
+    return material
+
+
+def fingerprint(
+    environ: Mapping[str, str],
+    *,
+    profile: str | None = None,
+    extra: Iterable[str] = (),
+) -> str:
+    """A short hex digest naming the principal the AWS SDK would resolve from these inputs.
+
+    ``profile`` is a per-registry profile from the helper's config; ``extra`` carries its other
+    per-registry settings (role to assume, external id, ...). Reads two small files, no network.
+    """
+    config_path, credentials_path = aws_file_paths(environ)
+    pieces = [f"{name}={environ.get(name, '')}" for name in ENV_INPUTS]
+    pieces.append(f"helper-profile={profile or ''}")
+    pieces.extend(extra)
+    pieces.extend(
+        _profile_material(
+            selected_profile(environ, profile), _read_sections(config_path), _read_sections(credentials_path)
+        )
+    )
+    return blake2b("\0".join(pieces).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def describe(environ: Mapping[str, str], profile: str | None = None) -> str:
+    """A person-readable guess of the credential source (for messages and `doctor`; no secrets)."""
+    if environ.get("AWS_ACCESS_KEY_ID") and not profile:
+        return f"environment access key {environ['AWS_ACCESS_KEY_ID'][:4]}…{environ['AWS_ACCESS_KEY_ID'][-4:]}"
+    name = selected_profile(environ, profile)
+    if profile or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE"):
+        return f"profile {name!r}"
+    if environ.get("AWS_ROLE_ARN") and environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return f"web identity role {environ['AWS_ROLE_ARN']}"
+    if environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        return "container credentials endpoint"
+    return "default profile, then container or instance credentials"
