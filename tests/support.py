@@ -1,0 +1,93 @@
+"""Shared test helpers: run the installed console script in a sealed environment.
+
+Subprocess tests use the console script as installed (a wheel in CI), with HOME, the cache and the
+AWS endpoints pointed at the test's own directories and the local fake; nothing from the machine's
+own environment (AWS_*, DOCKER_*, proxies) leaks in, and nothing can reach real AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+OTHER_ACCOUNT_HOST = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
+WEST_HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
+PUBLIC_HOST = "public.ecr.aws"
+NOT_FOUND = "credentials not found in native keychain"
+RUN_TIMEOUT = 60.0
+
+
+def bin_dir() -> Path:
+    """The directory of the running interpreter's scripts (the venv the package is installed in)."""
+    return Path(sys.executable).parent
+
+
+def helper_exe(name: str = "docker-credential-ecr-login") -> str:
+    exe = shutil.which(name, path=str(bin_dir()))
+    if exe is None:
+        raise RuntimeError(f"{name} is not installed next to {sys.executable}: pip install the package first")
+    return exe
+
+
+def sealed_env(home: Path, *extra: Mapping[str, str]) -> dict[str, str]:
+    """A minimal environment: PATH, HOME and locale only, plus ``extra`` (later mappings win)."""
+    env = {
+        "PATH": f"{bin_dir()}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        # Point every AWS file at the test's HOME, never at the machine's.
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for mapping in extra:
+        env.update(mapping)
+    return env
+
+
+def run_helper(
+    args: list[str],
+    env: Mapping[str, str],
+    stdin: str | bytes | None = "",
+    *,
+    exe: str | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script; ``stdin=None`` leaves stdin closed (as CI runners and docker-py may)."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    proc = subprocess.run(
+        [exe or helper_exe(), *args],
+        input=data,
+        stdin=subprocess.DEVNULL if data is None else None,
+        capture_output=True,
+        env=dict(env),
+        timeout=timeout,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+
+
+def get_ok(env: Mapping[str, str], server_url: str = ECR_HOST) -> dict[str, str]:
+    """A successful `get`: exit 0, nothing on stderr, the three fields; returns the answer."""
+    proc = run_helper(["get"], env, server_url)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert proc.stderr == ""
+    answer: dict[str, str] = json.loads(proc.stdout)
+    assert list(answer) == ["ServerURL", "Username", "Secret"]
+    return answer
