@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Registry", "parse"]
+__all__ = ["Registry", "host_for", "parse"]
 
 # Partition of a region, decided by its prefix. Checked in order; anything else is the commercial
 # partition ("aws"). "us-iso-" cannot swallow "us-isob-"/"us-isof-": the dash after "iso" differs.
@@ -172,3 +172,17 @@ def parse(server_url: str) -> Registry | None:
         dualstack=dualstack,
         host=host,
     )
+
+
+def host_for(account: str, region: str, *, fips: bool = False, dualstack: bool = False) -> str | None:
+    """The canonical registry host of ``account`` in ``region``; None if ECR has no such host.
+
+    The inverse of :func:`parse` for private registries (used by ``configure`` to write hosts).
+    """
+    region = region.strip().lower()
+    domain = _DOMAINS[_partition(region)][1 if dualstack else 0]
+    if domain is None:
+        return None
+    host = f"{account}.dkr{'-' if dualstack else '.'}ecr{'-fips' if fips else ''}.{region}.{domain}"
+    registry = parse(host)
+    return registry.host if registry is not None else None
