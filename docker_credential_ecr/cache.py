@@ -36,6 +36,8 @@ STALE_MARGIN = 60.0
 CLOCK_SKEW = 300.0
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Opening a FIFO for reading blocks until a writer comes: never on the hot path, which has no deadline.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class Entry:
@@ -168,7 +170,7 @@ class TokenCache:
         if not self._check_directory():
             return {}
         try:
-            fd = os.open(self.path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
         except FileNotFoundError:
             return {}
         except OSError as exc:
