@@ -201,7 +201,16 @@ class TokenCache:
             st = os.stat(self.directory)
             if stat.S_IMODE(st.st_mode) != 0o700:
                 os.chmod(self.directory, 0o700)  # ours and not writable by others: close it to readers too
-            os.makedirs(os.path.join(self.directory, "locks"), mode=0o700, exist_ok=True)
+            locks = os.path.join(self.directory, "locks")
+            try:
+                os.mkdir(locks, 0o700)
+            except FileExistsError:
+                pass
+            # makedirs(exist_ok=True) follows a symlink: lock files would be created wherever it points.
+            st = os.lstat(locks)
+            if not stat.S_ISDIR(st.st_mode):
+                raise CacheError(f"lock directory {locks} is not a directory (a symlink or a file)")
+            _check_private(st, "lock directory", locks)
         except OSError as exc:
             raise CacheError(f"cache directory {self.directory} cannot be created: {exc.strerror or exc}") from None
 
