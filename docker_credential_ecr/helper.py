@@ -86,6 +86,14 @@ class Helper:
 
     # -- actions ----------------------------------------------------------------------------------
     def get(self, server_url: str) -> Credentials:
+        entry = self.token(server_url)
+        return Credentials(server_url, entry.username, entry.password)
+
+    def token(self, server_url: str) -> Entry:
+        """`get`, returning the cache entry (with its expiry: the kubelet provider needs it).
+
+        Raises CredentialsNotFoundError without a hint for a host that is not ours, with one for a failure.
+        """
         registry = registries.parse(server_url)
         if registry is None:
             raise CredentialsNotFoundError  # not ours: silent, docker goes anonymous
@@ -94,9 +102,8 @@ class Helper:
         if entry is not None and entry.is_fresh(self.clock()):
             if registry.host not in entry.hosts:
                 self._remember_host(key, registry.host)
-            return Credentials(server_url, entry.username, entry.password)
-        entry = self._refresh(registry, key, entry)
-        return Credentials(server_url, entry.username, entry.password)
+            return entry
+        return self._refresh(registry, key, entry)
 
     def _refresh(self, registry: Registry, key: str, cached: Entry | None) -> Entry:
         """A miss: one process per (principal, region) fetches; the others wait and read its result."""
