@@ -227,11 +227,28 @@ class TokenCache:
     def update(self, change: Callable[[dict[str, Entry]], None], *, now: float, timeout: float = 10.0) -> None:
         """Re-read the file under the file lock, apply ``change``, drop expired entries, publish."""
         with self.lock("cache-file", timeout):
+            self._sweep_temp_files()
             entries = self.read()
             change(entries)
             for key in [k for k, e in entries.items() if e.expires_at <= now]:
                 del entries[key]
             self._publish(render_document(entries))
+
+    def _sweep_temp_files(self) -> None:
+        """Remove temp files of writers killed before their rename (kill -9, OOM, power loss).
+
+        Only a writer holding the "cache-file" lock creates one, and the lock dies with its holder, so
+        under that lock every temp file left is an orphan: it would otherwise keep a token on disk and
+        eat the space the next write needs. Unlinking never follows a symlink.
+        """
+        prefix, suffix = FILE_NAME + ".", ".tmp"
+        try:
+            with os.scandir(self.directory) as names:
+                orphans = [e.name for e in names if e.name.startswith(prefix) and e.name.endswith(suffix)]
+        except OSError:
+            return
+        for name in orphans:
+            _unlink_quietly(os.path.join(self.directory, name))
 
     def store(self, key: str, entry: Entry, *, now: float) -> None:
         def change(entries: dict[str, Entry]) -> None:
