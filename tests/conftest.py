@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from fakeecr import FakeAWS
 from support import sealed_env
 

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from docker_credential_ecr import registry
 from docker_credential_ecr.cache import (
     SCHEMA,
@@ -78,7 +79,13 @@ def test_round_trip(tmp_path: Path) -> None:
     cache.store("k", entry(), now=NOW)
     got = cache.lookup("k")
     assert got is not None
-    assert (got.username, got.password, got.issued_at, got.expires_at, got.hosts) == ("AWS", "pw", NOW, NOW + 12 * HOUR, ("h",))
+    assert (got.username, got.password, got.issued_at, got.expires_at, got.hosts) == (
+        "AWS",
+        "pw",
+        NOW,
+        NOW + 12 * HOUR,
+        ("h",),
+    )
     cache.add_host("k", "h2", now=NOW)
     assert cache.lookup("k").hosts == ("h", "h2")  # type: ignore[union-attr]
 
@@ -155,7 +162,9 @@ def test_corrupt_file_is_a_miss_and_replaced(tmp_path: Path, content: bytes) -> 
         pytest.param({"username": "AWS", "password": 5, "issued_at": 1, "expires_at": 2}, id="int-password"),
         pytest.param({"username": "", "password": "p", "issued_at": 1, "expires_at": 2}, id="empty-user"),
         pytest.param({"username": "AWS", "password": "p", "issued_at": True, "expires_at": 2}, id="bool-time"),
-        pytest.param({"username": "AWS", "password": "p", "issued_at": 1, "expires_at": 2, "hosts": "h"}, id="hosts-str"),
+        pytest.param(
+            {"username": "AWS", "password": "p", "issued_at": 1, "expires_at": 2, "hosts": "h"}, id="hosts-str"
+        ),
         pytest.param("just a string", id="not-object"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from docker_credential_ecr.aws import Token
 from docker_credential_ecr.errors import CredentialsNotFoundError, NotImplementedByHelperError, TokenFetchError
 from docker_credential_ecr.helper import Helper

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from docker_credential_ecr import jsonwire
 from hypothesis import given
 from hypothesis import strategies as st
+
+from docker_credential_ecr import jsonwire
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from docker_credential_ecr.principal import ENV_INPUTS, fingerprint, parse_ini
 
 

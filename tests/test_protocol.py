@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+
 from docker_credential_ecr import protocol
 from docker_credential_ecr.errors import BadRequestError, MissingServerURLError, MissingUsernameError
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
+
 from docker_credential_ecr.settings import APP_NAME, DEFAULT_TIMEOUT, Settings, default_cache_dir
 
 
