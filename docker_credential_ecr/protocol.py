@@ -53,7 +53,7 @@ def parse_credentials(text: str) -> Credentials:
     """`store`: the JSON object docker sends, validated as docker-credential-helpers does."""
     try:
         body = jsonwire.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the C scanner goes
         raise BadRequestError("invalid credentials JSON on stdin") from None
     if not isinstance(body, dict):
         raise BadRequestError("invalid credentials JSON on stdin")
