@@ -50,8 +50,13 @@ def _make_loads() -> Callable[[str], Any]:
         start = len(text) - len(text.lstrip(_WHITESPACE))
         try:
             value, end = scan(text, start)
-        except StopIteration as exc:
-            raise ValueError("not JSON") from exc
+        except (StopIteration, ValueError, SystemError):
+            # Malformed input. The C scanner reports errors with json.decoder's exception class and,
+            # on some versions, fails with SystemError when json.decoder was never imported; the
+            # reference decoder gives the proper ValueError. Only a corrupt file pays this import.
+            import json
+
+            return json.loads(text, parse_constant=_no_constants)
         if text[end:].strip(_WHITESPACE):
             raise ValueError("extra data after JSON")
         return value

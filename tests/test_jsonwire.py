@@ -52,3 +52,24 @@ def test_quote_matches_json(text: str) -> None:
 def test_dumps_object_round_trips(mapping: dict[str, str]) -> None:
     assert json.loads(jsonwire.dumps_object(mapping)) == mapping
     assert jsonwire.dumps_object(mapping) == json.dumps(mapping, separators=(",", ":"))
+
+
+def test_errors_without_json_imported() -> None:
+    """The C scanner needs json.decoder to report errors; a fresh process must still get ValueError."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from docker_credential_ecr import jsonwire\n"
+        "assert 'json' not in sys.modules and 'json.decoder' not in sys.modules\n"
+        "for text in ('{\"a\": \"unterminated', '{\"a\":', '[1,', '\"\\\\x\"', 'nul'):\n"
+        "    try:\n"
+        "        jsonwire.loads(text)\n"
+        "    except ValueError:\n"
+        "        continue\n"
+        "    raise SystemExit('accepted ' + text)\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", "")
