@@ -138,7 +138,7 @@ class Namespace:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads are started before the fixtures
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - a tiny async-signal-safe call; the suite starts no threads in pytest
         )
         try:
             line = read_line(self._holder, timeout=15)
@@ -170,6 +170,7 @@ class Namespace:
             timeout=timeout,
             check=False,
             stdin=None if input is not None else subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # see start()
         )
 
     def spawn(

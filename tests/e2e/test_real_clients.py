@@ -178,6 +178,7 @@ def test_docker_py_resolves_the_helpers_credentials(rig: Rig, host: str, mode: s
     assert out["anonymous"]["status"] == 401
     # docker-py's build path (list, then get for every key) must not raise.
     assert "ok" in out["all"], out["all"]
+    assert host in out["all"]["ok"], out["all"]
     for key, entry in out["all"]["ok"].items():
         if entry:
             assert (entry["Username"], entry["Password"]) == ("AWS", rig.password), key
