@@ -26,10 +26,11 @@ import boto3
 import botocore.credentials
 import botocore.exceptions
 import botocore.parsers
-import fakeecr
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
+
+import fakeecr
 
 FAKE_PY = Path(__file__).with_name("fakeecr.py")
 KEY = fakeecr.DEFAULT_ACCESS_KEY_ID
