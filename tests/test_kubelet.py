@@ -623,3 +623,76 @@ def test_web_identity_repr_and_redaction() -> None:
 )
 def test_session_name(claims: dict[str, object], name: str) -> None:
     assert kubelet.session_name(claims) == name
+
+
+# -- the example CredentialProviderConfig files ----------------------------------------------------
+EXAMPLES = Path(__file__).parent.parent / "packaging" / "kubernetes"
+
+
+def yaml_list(text: str, key: str) -> list[str]:
+    """The items of a block list ``key:`` in a simple YAML file (no YAML parser in the test deps)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"{key}:")
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    items = []
+    for line in lines[start + 1 :]:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if len(line) - len(line.lstrip()) <= indent or not stripped.startswith("- "):
+            break
+        items.append(stripped[2:].split(" #")[0].strip().strip('"'))
+    return items
+
+
+def kubelet_matches(glob: str, image: str) -> bool:
+    """The kubelet's matchImages rule (pkg/credentialprovider URLsMatch): per-part globs, equal ports."""
+    import fnmatch
+
+    def split(url: str) -> tuple[list[str], str, str]:
+        host, _, path = url.partition("/")
+        name, _, port = host.partition(":")
+        return name.split("."), port, "/" + path if path else ""
+
+    glob_parts, glob_port, glob_path = split(glob)
+    parts, port, path = split(image.split("@", maxsplit=1)[0])
+    return (
+        glob_port == port
+        and len(glob_parts) == len(parts)
+        and path.startswith(glob_path)
+        and all(fnmatch.fnmatchcase(p, g) for g, p in zip(glob_parts, parts))
+    )
+
+
+@pytest.mark.parametrize("name", ["credential-provider-config.yaml", "credential-provider-config-service-account.yaml"])
+def test_example_config(name: str) -> None:
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    assert "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\n" in text
+    assert "  - name: ecr-credential-provider\n" in text
+    helper_exe("ecr-credential-provider")  # the name is an installed script
+    assert f"apiVersion: {GROUP}/v1" in text
+    globs = yaml_list(text, "matchImages")
+    ours = [
+        IMAGE,
+        f"{WEST_HOST}/app@sha256:{'0' * 64}",
+        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/app:1",
+        "123456789012.dkr-ecr.eu-west-1.on.aws/app:1",
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app:1",
+        "public.ecr.aws/team/app:1",
+    ]
+    for image in ours:
+        assert any(kubelet_matches(g, image) for g in globs), image
+        assert registry_parse_ok(image)
+    for image in ("nginx:1", "ghcr.io/o/app:1", "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.io/app:1"):
+        assert not any(kubelet_matches(g, image) for g in globs), image
+    if "tokenAttributes:" in text:
+        assert "serviceAccountTokenAudience: sts.amazonaws.com" in text
+        assert "cacheType: ServiceAccount" in text
+        assert yaml_list(text, "optionalServiceAccountAnnotationKeys") == [kubelet.ROLE_ANNOTATION]
+
+
+def registry_parse_ok(image: str) -> bool:
+    from docker_credential_ecr import registry
+
+    host = kubelet.registry_host(image)
+    return host is not None and registry.parse(host) is not None
