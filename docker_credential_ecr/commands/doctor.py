@@ -1,0 +1,530 @@
+"""``docker-credential-ecr-login doctor [REGISTRY]``: what the helper sees, and whether it works.
+
+Sections, each with its facts and its problems (a *failure* means `get` cannot answer this registry
+with a token; a *warning* means it works, but worse than it should or only by luck):
+
+- registry: how the server URL parses (or why it is not an ECR host);
+- environment: the helper's settings (cache dir, timeout, ...);
+- docker: whether Docker's config routes the host to this helper, and whether PATH finds it;
+- credentials: where the AWS credentials would come from, the principal fingerprint the cache is keyed
+  by, the AWS files and profile, the relevant variables (secret values never shown);
+- cache: the cache file, its safety checks, and this registry's entry (age, expiry, fresh/stale/expired);
+- fetch: a live GetAuthorizationToken, timed, with its expiry or the exact error line `get` would print.
+
+The live fetch does not write the token into the cache: doctor looks and never changes what the
+helper will do next (run ``get`` for that). Exit status 0 when nothing failed, 1 otherwise, 2 on
+usage errors. ``--json`` prints the same facts as one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+from docker_credential_ecr import __version__
+from docker_credential_ecr import registry as registries
+from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso, relative
+from docker_credential_ecr.errors import CacheError, DeadlineExceededError, TokenFetchError
+from docker_credential_ecr.principal import (
+    SECRET_KEYS,
+    aws_file_paths,
+    describe,
+    fingerprint,
+    parse_ini,
+    selected_profile,
+)
+from docker_credential_ecr.settings import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from docker_credential_ecr.helper import Helper
+    from docker_credential_ecr.registry import Registry
+
+PROG = "docker-credential-ecr-login doctor"
+EXECUTABLE = "docker-credential-ecr-login"
+HELPER = "ecr-login"
+FAIL, WARN = "fail", "warn"
+# Variables shown by doctor: their values when harmless, only "(set)" for secrets.
+SHOWN_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
+SECRET_VARIABLES = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"})
+
+
+class Section:
+    """One part of the report: facts (JSON-ready) and problems, each a failure or a warning."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.facts: dict[str, object] = {}
+        self.problems: list[tuple[str, str]] = []
+        self.skipped: str | None = None
+
+    def fail(self, message: str) -> None:
+        self.problems.append((FAIL, message))
+
+    def warn(self, message: str) -> None:
+        self.problems.append((WARN, message))
+
+    @property
+    def status(self) -> str:
+        levels = {level for level, _ in self.problems}
+        if FAIL in levels:
+            return "failed"
+        if WARN in levels:
+            return "warning"
+        return "skipped" if self.skipped else "ok"
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {"status": self.status}
+        if self.skipped:
+            doc["skipped"] = self.skipped
+        doc.update(self.facts)
+        doc["problems"] = [{"level": level, "message": message} for level, message in self.problems]
+        return doc
+
+
+# -- the sections ---------------------------------------------------------------------------------
+def check_registry(server_url: str, registry: Registry | None) -> Section:
+    section = Section("registry")
+    section.facts["input"] = server_url
+    section.facts["recognized"] = registry is not None
+    if registry is None:
+        stripped = server_url.strip()
+        if stripped.lower().startswith("http://") and registries.parse("https://" + stripped[7:]) is not None:
+            section.fail("plain http:// never gets a token (it would travel in clear): use the host or https://")
+        else:
+            section.fail(
+                "not an ECR or ECR Public registry host: `get` answers 'credentials not found' "
+                "and docker pulls anonymously"
+            )
+        return section
+    section.facts.update(
+        {
+            "host": registry.host,
+            "service": registry.service,
+            "account": registry.account,
+            "region": registry.region,
+            "partition": registry.partition,
+            "fips": registry.fips,
+            "dualstack": registry.dualstack,
+        }
+    )
+    return section
+
+
+def check_environment(settings: Settings) -> Section:
+    section = Section("environment")
+    try:
+        import botocore
+
+        botocore_version: str | None = botocore.__version__
+    except ImportError:  # pragma: no cover - a dependency
+        botocore_version = None
+    section.facts.update(
+        {
+            "version": __version__,
+            "executable": sys.argv[0] if sys.argv else None,
+            "python": sys.version.split()[0],
+            "botocore": botocore_version,
+            "cache_dir": settings.cache_dir,
+            "cache_disabled": settings.cache_disabled,
+            "timeout_seconds": settings.timeout,
+            "log_level": settings.log_level or "off",
+            "ignore_creds_storage": settings.ignore_creds_storage,
+        }
+    )
+    if settings.cache_disabled:
+        section.warn("the token cache is off (AWS_ECR_DISABLE_CACHE): every get calls AWS")
+    elif settings.cache_dir is None:
+        section.warn("no cache directory (AWS_ECR_CACHE_DIR is not absolute, or no HOME): every get calls AWS")
+    return section
+
+
+def docker_config_file(environ: Mapping[str, str]) -> str:
+    from docker_credential_ecr.commands.configure import docker_config_dir
+
+    return os.path.join(docker_config_dir(environ), "config.json")
+
+
+def check_docker(environ: Mapping[str, str], registry: Registry | None) -> Section:
+    """Does docker route the host to this helper, and can it find the executable?"""
+    section = Section("docker")
+    path = docker_config_file(environ)
+    section.facts["config_file"] = path
+    section.facts["present"] = os.path.exists(path)
+    found = shutil.which(EXECUTABLE, path=environ.get("PATH", os.defpath))
+    section.facts["executable_on_path"] = found
+    if found is None:
+        section.warn(f"{EXECUTABLE} is not on PATH: docker cannot run it")
+    else:
+        running = sys.argv[0] if sys.argv else ""
+        if os.path.basename(running) == EXECUTABLE and os.path.realpath(running) != os.path.realpath(found):
+            section.warn(f"docker runs {found} (first on PATH), not this {running}")
+    doc: dict[str, object] = {}
+    if section.facts["present"]:
+        doc, problem = _read_docker_config(path)
+        if problem:
+            section.warn(f"{path} {problem}: docker fails to read it and uses no helper")
+    helpers = doc.get("credHelpers")
+    helpers = helpers if isinstance(helpers, dict) else {}
+    store = doc.get("credsStore") or None
+    section.facts["creds_store"] = store
+    if registry is None:
+        section.facts["hosts_using_this_helper"] = sorted(h for h, v in helpers.items() if v == HELPER)
+        return section
+    host = registry.host
+    chosen, how = (helpers[host], "credHelpers") if host in helpers else (store, "credsStore" if store else None)
+    section.facts["helper_for_host"] = chosen
+    section.facts["configured_by"] = how
+    if chosen == HELPER:
+        return section
+    if chosen is None:
+        section.warn(
+            f"docker does not ask this helper for {host} (no credHelpers entry, no credsStore): "
+            f"run `{EXECUTABLE} configure {host}`"
+        )
+    else:
+        section.warn(f"docker asks docker-credential-{chosen} for {host} ({how}), not this helper")
+    return section
+
+
+def _read_docker_config(path: str) -> tuple[dict[str, object], str | None]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.loads(f.read() or "{}")
+    except OSError as exc:
+        return {}, f"cannot be read ({exc.strerror})"
+    except ValueError as exc:
+        return {}, f"is not valid JSON ({exc})"
+    if not isinstance(loaded, dict):
+        return {}, "does not hold a JSON object"
+    return loaded, None
+
+
+def _variables(environ: Mapping[str, str]) -> dict[str, str]:
+    shown: dict[str, str] = {}
+    for name in SHOWN_VARIABLES:
+        value = environ.get(name)
+        if value is None:
+            continue
+        if name in SECRET_VARIABLES:
+            shown[name] = "(set)"
+        elif name == "AWS_ACCESS_KEY_ID":
+            shown[name] = f"{value[:4]}…{value[-4:]}" if len(value) > 8 else "(set)"
+        else:
+            shown[name] = _redact_url(value)
+    return shown
+
+
+def _redact_url(value: str) -> str:
+    """A URL's user info is the one place a secret could hide in these variables."""
+    scheme, sep, rest = value.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return value
+
+
+def check_credentials(environ: Mapping[str, str], principal: str, profile: str | None = None) -> Section:
+    section = Section("credentials")
+    config_file, credentials_file = aws_file_paths(environ)
+    name = selected_profile(environ, profile)
+    explicit = bool(profile or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE"))
+    found_in = []
+    for label, path, section_name in (
+        ("config", config_file, "default" if name == "default" else f"profile {name}"),
+        ("credentials", credentials_file, name),
+    ):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if section_name in parse_ini(f.read()):
+                    found_in.append(label)
+        except OSError:
+            pass
+    section.facts.update(
+        {
+            "source": describe(environ, profile),
+            "principal": principal,
+            "profile": name,
+            "profile_found_in": found_in,
+            "aws_config_file": config_file,
+            "aws_config_file_present": os.path.isfile(config_file),
+            "aws_credentials_file": credentials_file,
+            "aws_credentials_file_present": os.path.isfile(credentials_file),
+            "variables": _variables(environ),
+        }
+    )
+    if explicit and not found_in:
+        section.fail(
+            f"profile {name!r} is in neither {config_file} nor {credentials_file}: "
+            f"botocore will refuse it (run `aws configure --profile {name}`)"
+        )
+    keys = {k for k in environ if k.lower() in SECRET_KEYS}
+    if "AWS_ACCESS_KEY_ID" in environ and "AWS_SECRET_ACCESS_KEY" not in keys:
+        section.warn("AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY: botocore ignores it")
+    return section
+
+
+def check_cache(settings: Settings, registry: Registry | None, principal: str, now: float) -> Section:
+    section = Section("cache")
+    state = cache_state(settings, now, current_principal=principal)
+    entries = state.pop("entries")
+    assert isinstance(entries, list)
+    section.facts.update(state)
+    section.facts["entries"] = len(entries)
+    if state["error"]:
+        section.warn(f"the helper cannot use the cache ({state['error']}): every get calls AWS")
+    if state["problem"]:
+        section.warn(f"{state['path']}: {state['problem']}")
+    if registry is None or state["error"]:
+        return section
+    from docker_credential_ecr.cache import TokenCache, cache_key
+
+    key = cache_key(principal, registry)
+    section.facts["key"] = key
+    entry = None
+    if settings.cache_dir:
+        try:
+            entry = TokenCache(settings.cache_dir).lookup(key)
+        except CacheError:  # reported above through cache_state
+            entry = None
+    if entry is None:
+        section.facts["entry"] = None
+        section.facts["next_get"] = "calls AWS (no token cached for this principal and region)"
+        return section
+    facts = describe_entry(key, entry, now)
+    section.facts["entry"] = facts
+    section.facts["next_get"] = {
+        "fresh": "answers from the cache, no network",
+        "stale": "calls AWS for a new token; serves this one if that fails",
+        "expired": "calls AWS (the cached token has expired)",
+    }[str(facts["status"])]
+    if not settings.cache_file:
+        section.facts["next_get"] = "calls AWS (the cache is off)"
+    return section
+
+
+def check_fetch(helper: Helper, registry: Registry, settings: Settings, cached_expiry: float | None) -> Section:
+    """A live GetAuthorizationToken through the helper's own fetch path, timed; the token is dropped."""
+    # Imported before the clock starts: time the fetch, not botocore's import.
+    from docker_credential_ecr import aws  # noqa: F401
+    from docker_credential_ecr.deadline import Deadline
+
+    section = Section("fetch")
+    started = time.monotonic()
+    error = None
+    try:
+        with Deadline(settings.timeout):
+            token = helper.fetch(registry)
+    except TokenFetchError as exc:
+        error = str(exc)
+    except DeadlineExceededError as exc:
+        error = (
+            f"{registry.service} in {registry.region}: no token in time ({exc}; AWS_ECR_TIMEOUT); "
+            "check the network and proxy"
+        )
+    except Exception as exc:  # a bug: `get` would answer not-found; say what it was
+        error = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    elapsed = time.monotonic() - started
+    section.facts["elapsed_ms"] = round(elapsed * 1000)
+    section.facts["ok"] = error is None
+    if error is not None:
+        section.facts["error"] = error
+        message = error
+        if cached_expiry is not None and cached_expiry > time.time():
+            message += f" (the cached token still works until {iso(cached_expiry)})"
+        section.fail(message)
+        return section
+    now = time.time()
+    section.facts.update(
+        {
+            "username": token.username,
+            "issued_at": iso(token.issued_at),
+            "expires_at": iso(token.expires_at),
+            "expires_in_seconds": round(token.expires_at - now, 1),
+            "written_to_cache": False,
+        }
+    )
+    del token
+    return section
+
+
+# -- the report -----------------------------------------------------------------------------------
+def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str]) -> list[Section]:
+    from docker_credential_ecr.helper import Helper
+
+    settings = Settings.from_environ(environ)
+    helper = Helper(settings, warn=lambda message: None)
+    now = time.time()
+    registry = registries.parse(server_url) if server_url is not None else None
+    principal = helper.principal(registry) if registry is not None else fingerprint(environ)
+    sections = []
+    if server_url is not None:
+        sections.append(check_registry(server_url, registry))
+    sections.append(check_environment(settings))
+    sections.append(check_docker(environ, registry))
+    sections.append(check_credentials(environ, principal))
+    cache = check_cache(settings, registry, principal, now)
+    sections.append(cache)
+    if server_url is None:
+        return sections
+    if registry is None or not fetch:
+        skipped = Section("fetch")
+        skipped.skipped = "--no-fetch" if registry is not None else "not an ECR registry"
+        sections.append(skipped)
+        return sections
+    entry = cache.facts.get("entry")
+    cached_expiry = None
+    if isinstance(entry, dict) and entry.get("status") != "expired":
+        cached_expiry = now + float(entry["expires_in_seconds"])
+    sections.append(check_fetch(helper, registry, settings, cached_expiry))
+    return sections
+
+
+def report_json(server_url: str | None, sections: list[Section]) -> str:
+    ok = not any(level == FAIL for s in sections for level, _ in s.problems)
+    doc = {
+        "ok": ok,
+        "version": __version__,
+        "registry": server_url,
+        "sections": {s.name: s.to_json() for s in sections},
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+TITLES = {
+    "registry": "Registry",
+    "environment": "Environment",
+    "docker": "Docker",
+    "credentials": "AWS credentials",
+    "cache": "Token cache",
+    "fetch": "Live token fetch",
+}
+
+
+def report_text(server_url: str | None, sections: list[Section], now: float) -> str:
+    lines = [f"{EXECUTABLE} doctor (docker-credential-ecr {__version__})" + (f": {server_url}" if server_url else "")]
+    for section in sections:
+        lines.append("")
+        title = TITLES.get(section.name, section.name)
+        status = section.status.upper() if section.status in ("failed", "warning") else section.status
+        lines.append(f"{title}: {status}" + (f" ({section.skipped})" if section.skipped else ""))
+        # The error is the failure line below; JSON has it as a fact too, for scripts.
+        _fact_lines(lines, {k: v for k, v in section.facts.items() if k != "error"}, "  ", now)
+        for level, message in section.problems:
+            lines.append(f"  {'FAILED' if level == FAIL else 'warning'}: {message}")
+    failures = [TITLES.get(s.name, s.name) for s in sections if any(lv == FAIL for lv, _ in s.problems)]
+    warnings = sum(1 for s in sections for lv, _ in s.problems if lv == WARN)
+    lines.append("")
+    if failures:
+        lines.append(f"Result: FAILED ({', '.join(failures)})" + (f", {warnings} warning(s)" if warnings else ""))
+    else:
+        lines.append("Result: ok" + (f", {warnings} warning(s)" if warnings else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _fact_lines(lines: list[str], facts: Mapping[str, object], indent: str, now: float) -> None:
+    width = max((len(k) for k in facts), default=0) + 2
+    for key, value in facts.items():
+        label = key.replace("_", " ") if key.islower() else key  # variable names stay as they are
+        if isinstance(value, dict):
+            if not value:
+                lines.append(f"{indent}{label}: -")
+                continue
+            lines.append(f"{indent}{label}:")
+            _fact_lines(lines, value, indent + "  ", now)
+            continue
+        lines.append(f"{indent}{label + ':':<{width}} {_text(key, value, now)}")
+
+
+def _text(key: str, value: object, now: float) -> str:  # noqa: PLR0911 - one return per kind of value
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "-"
+    if key.endswith("_at") and isinstance(value, str):
+        epoch = _epoch(value)
+        return f"{value} ({relative(epoch, now)})" if epoch is not None else value
+    if key.endswith("_seconds") and isinstance(value, (int, float)):
+        return f"{value:g} s"
+    if key == "elapsed_ms":
+        return f"{value} ms"
+    return str(value)
+
+
+def _epoch(text: str) -> float | None:
+    import calendar
+
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+# -- the command ----------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Explain what the helper sees for a registry: how the host parses, the settings, whether\n"
+            "Docker's config routes the host here, where AWS credentials come from (never a secret),\n"
+            "the token cache, and a live token fetch with its timing or its exact error. The fetched\n"
+            "token is not stored. Exit status: 0 when nothing failed, 1 otherwise."
+        ),
+        epilog=(
+            "examples:\n"
+            f"  {PROG} 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n"
+            f"  {PROG} public.ecr.aws --json | jq .sections.fetch\n"
+            f"  {PROG} --no-fetch          # settings, docker config, credentials and cache only"
+        ),
+    )
+    parser.add_argument("registry", nargs="?", metavar="REGISTRY", help="a registry host or URL, as docker sends it")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument("--no-fetch", action="store_true", help="do not call AWS (local checks only)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    sections = diagnose(args.registry, fetch=not args.no_fetch, environ=os.environ)
+    if args.json:
+        sys.stdout.write(report_json(args.registry, sections))
+    else:
+        sys.stdout.write(report_text(args.registry, sections, time.time()))
+    return 1 if any(level == FAIL for s in sections for level, _ in s.problems) else 0
