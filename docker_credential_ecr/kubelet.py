@@ -96,8 +96,8 @@ class Request:
         return f"Request(api_version={self.api_version!r}, image={self.image!r}, service_account_token={token})"
 
 
-def parse_request(data: bytes) -> Request:
-    """Validate a request; RequestError names the first thing wrong with it (never its secrets)."""
+def _json_object(data: bytes) -> dict[str, Any]:
+    """The request as a JSON object: bounded, UTF-8, well-formed."""
     if len(data) > MAX_REQUEST_BYTES:
         raise RequestError(f"request is larger than {MAX_REQUEST_BYTES // 1024} KiB")
     try:
@@ -112,6 +112,12 @@ def parse_request(data: bytes) -> Request:
         raise RequestError(f"request is not JSON: expected a {REQUEST_KIND} object") from None
     if not isinstance(body, dict):
         raise RequestError(f"request is JSON but not an object: expected a {REQUEST_KIND}")
+    return body
+
+
+def parse_request(data: bytes) -> Request:
+    """Validate a request; RequestError names the first thing wrong with it (never its secrets)."""
+    body = _json_object(data)
     api_version = body.get("apiVersion")
     if not isinstance(api_version, str) or not api_version:
         raise RequestError(f"request has no apiVersion; expected one of {', '.join(API_VERSIONS)}")
@@ -122,8 +128,10 @@ def parse_request(data: bytes) -> Request:
         shown = "no kind" if kind is None else f"kind {_show(kind)}"
         raise RequestError(f"request has {shown}; expected kind {REQUEST_KIND}")
     image = body.get("image")
-    if not isinstance(image, str) or not image.strip():
-        raise RequestError("request has no image" if image in (None, "") else "request's image is not a string")
+    if image is not None and not isinstance(image, str):
+        raise RequestError("request's image is not a string")
+    if not image or not image.strip():
+        raise RequestError("request has no image")
     token = body.get("serviceAccountToken", "")
     if token is None:
         token = ""

@@ -255,6 +255,11 @@ def test_parse_request_rejects(name: str, message: str) -> None:
         pytest.param(b"[" * 100_000, "not JSON", id="deeply-nested"),
         pytest.param(b"x" * (kubelet.MAX_REQUEST_BYTES + 1), "larger than 1024 KiB", id="huge"),
         pytest.param(b'{"apiVersion": 1, "kind": "CredentialProviderRequest"}', "no apiVersion", id="version-number"),
+        pytest.param(
+            json.dumps({**plain_request(), "image": " \t"}).encode(),
+            "request has no image",
+            id="blank-image",
+        ),
     ],
 )
 def test_parse_request_rejects_bytes(data: bytes, message: str) -> None:
