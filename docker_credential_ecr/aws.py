@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import time
 
 import botocore.session
@@ -18,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     CredentialRetrievalError,
     EndpointConnectionError,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from docker_credential_ecr.config import Rule
     from docker_credential_ecr.registry import Registry
 
 ECR_PUBLIC_REGION = "us-east-1"
@@ -126,17 +129,20 @@ def fetch_token(
     environ: Mapping[str, str],
     profile: str | None = None,
     session: botocore.session.Session | None = None,
+    who: str | None = None,
 ) -> Token:
     """Call GetAuthorizationToken for ``registry`` and decode the answer.
 
-    Raises :class:`TokenFetchError` whose text is one line a person can act on, never a secret.
+    ``who`` names the principal in error lines when it is not what the environment and ``profile``
+    say (an assumed role). Raises :class:`TokenFetchError` whose text is one line a person can act
+    on, never a secret.
     """
     issued_at = time.time()
     try:
         client = make_client(registry, session or make_session(profile), environ)
         response = client.get_authorization_token()
     except Exception as exc:  # every failure becomes one actionable line
-        raise TokenFetchError(explain(exc, registry, profile=profile, environ=environ)) from None
+        raise TokenFetchError(explain(exc, registry, profile=profile, environ=environ, who=who)) from None
     data = response.get("authorizationData")
     if isinstance(data, list):  # ECR: a list (one entry per requested registry); ECR Public: one object
         data = data[0] if data else None
@@ -151,14 +157,29 @@ def _one_line(text: object, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def explain(  # noqa: PLR0911 - one return per kind of failure reads best
-    exc: BaseException, registry: Registry, *, profile: str | None, environ: Mapping[str, str]
+def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads best
+    exc: BaseException,
+    registry: Registry,
+    *,
+    profile: str | None,
+    environ: Mapping[str, str],
+    who: str | None = None,
+    role_arn: str | None = None,
+    sts_region: str | None = None,
 ) -> str:
-    """Turn a botocore failure into the one line a person needs to fix it."""
+    """Turn a botocore failure into the one line a person needs to fix it.
+
+    ``who`` names the principal when the environment does not (an assumed role); ``role_arn`` and
+    ``sts_region`` say the failure was STS AssumeRole rather than GetAuthorizationToken.
+    """
     from docker_credential_ecr.principal import describe, selected_profile
 
     where = f"ECR Public ({ECR_PUBLIC_REGION})" if registry.service == "ecr-public" else f"ECR ({registry.region})"
     action = "ecr-public:GetAuthorizationToken" if registry.service == "ecr-public" else "ecr:GetAuthorizationToken"
+    call = "GetAuthorizationToken"
+    if role_arn is not None:
+        where, action, call = f"STS ({sts_region})", f"sts:AssumeRole on {role_arn}", "AssumeRole"
+    principal = who or describe(environ, profile)
     name = selected_profile(environ, profile)
     if isinstance(exc, (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError)):
         return f"the SSO session for profile {name!r} has expired or is missing: run `aws sso login --profile {name}`"
@@ -172,8 +193,8 @@ def explain(  # noqa: PLR0911 - one return per kind of failure reads best
             "web identity, container and instance credentials): run `aws configure` or set AWS_PROFILE"
         )
     if isinstance(exc, CredentialRetrievalError):
-        return f"could not load AWS credentials ({describe(environ, profile)}): {_one_line(exc)}"
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):
+        return f"could not load AWS credentials ({principal}): {_one_line(exc)}"
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)):
         return f"cannot reach the {where} endpoint ({_one_line(exc)}): check the network, proxy and region"
     if isinstance(exc, NoRegionError):
         return f"no region for {where}"
@@ -181,14 +202,140 @@ def explain(  # noqa: PLR0911 - one return per kind of failure reads best
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "Unknown"), _one_line(error.get("Message", ""))
         if code in ("AccessDeniedException", "AccessDenied"):
-            return f"access denied: {describe(environ, profile)} may not call {action} ({message})"
+            return f"access denied: {principal} may not call {action} ({message})"
         if code in ("ExpiredTokenException", "ExpiredToken", "RequestExpired"):
-            return f"the AWS credentials ({describe(environ, profile)}) have expired: refresh them and retry"
+            return f"the AWS credentials ({principal}) have expired: refresh them and retry"
         if code in ("UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId"):
-            return f"AWS rejected the credentials ({describe(environ, profile)}): {code}: check the access key"
+            return f"AWS rejected the credentials ({principal}): {code}: check the access key"
         if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-            return f"{where} is throttling GetAuthorizationToken: retry in a minute"
-        return f"{where} GetAuthorizationToken failed: {code}: {message}"
+            return f"{where} is throttling {call}: retry in a minute"
+        return f"{where} {call} failed: {code}: {message}"
     if isinstance(exc, BotoCoreError):
-        return f"{where} GetAuthorizationToken failed: {_one_line(exc)}"
-    return f"{where} GetAuthorizationToken failed: {type(exc).__name__}: {_one_line(exc)}"
+        return f"{where} {call} failed: {_one_line(exc)}"
+    return f"{where} {call} failed: {type(exc).__name__}: {_one_line(exc)}"
+
+
+# -- per-registry roles (the config file's role_arn) ------------------------------------------------
+ROLE_CACHE_DIR = "roles"  # under the token cache directory: <cache>/roles/cache.json, same rules
+
+
+class RoleCredentials:
+    """Temporary credentials of an assumed role. ``repr`` never shows the secret or the session token."""
+
+    __slots__ = ("access_key_id", "expires_at", "secret_access_key", "session_token")
+
+    def __init__(self, access_key_id: str, secret_access_key: str, session_token: str, expires_at: float) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:
+        return f"RoleCredentials(access_key_id={self.access_key_id!r}, expires_at={self.expires_at})"
+
+
+def _sts_endpoint_overridden(environ: Mapping[str, str]) -> bool:
+    if (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() == "true":
+        return False
+    return bool(environ.get("AWS_ENDPOINT_URL_STS") or environ.get("AWS_ENDPOINT_URL"))
+
+
+def assume_role(
+    registry: Registry, rule: Rule, *, environ: Mapping[str, str], session: botocore.session.Session
+) -> RoleCredentials:
+    """STS AssumeRole for ``rule.role_arn`` with the credentials of ``session`` (the rule's profile).
+
+    STS is asked in ``rule.region``, else the registry's region (a regional endpoint in the
+    registry's own partition), over FIPS for a ``-fips`` registry. Raises :class:`TokenFetchError`.
+    """
+    from docker_credential_ecr.config import DEFAULT_SESSION_NAME
+
+    assert rule.role_arn is not None
+    region = rule.sts_region(registry)
+    issued_at = time.time()
+    try:
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            use_fips_endpoint=registry.fips and not _sts_endpoint_overridden(environ),
+        )
+        client: Any = session.create_client("sts", region_name=region, config=config)
+        params = {"RoleArn": rule.role_arn, "RoleSessionName": rule.session_name or DEFAULT_SESSION_NAME}
+        if rule.external_id:
+            params["ExternalId"] = rule.external_id
+        creds = client.assume_role(**params)["Credentials"]
+        return RoleCredentials(
+            creds["AccessKeyId"],
+            creds["SecretAccessKey"],
+            creds["SessionToken"],
+            _expiry(creds.get("Expiration"), issued_at),
+        )
+    except Exception as exc:  # every failure becomes one actionable line
+        line = explain(exc, registry, profile=rule.profile, environ=environ, role_arn=rule.role_arn, sts_region=region)
+        raise TokenFetchError(line) from None
+
+
+def fetch_token_as_role(
+    registry: Registry,
+    rule: Rule,
+    *,
+    environ: Mapping[str, str],
+    cache_dir: str | None,
+    principal: str,
+    now: float | None = None,
+) -> Token:
+    """GetAuthorizationToken as ``rule.role_arn``, assumed from the rule's profile (or the default chain).
+
+    The role's credentials are kept in ``<cache_dir>/roles/cache.json`` (0600, like tokens) under
+    ``principal`` (which covers the source identity and the role settings) and the partition, and
+    re-assumed once half their lifetime has passed; ``cache_dir=None`` assumes the role every time.
+    """
+    session = make_session(rule.profile)
+    key = f"{principal}/sts/{registry.partition}"
+    creds = _cached_role(cache_dir, key, time.time() if now is None else now)
+    if creds is None:
+        creds = assume_role(registry, rule, environ=environ, session=session)
+        _store_role(cache_dir, key, creds, time.time() if now is None else now)
+    session.set_credentials(creds.access_key_id, creds.secret_access_key, creds.session_token)
+    return fetch_token(registry, environ=environ, profile=rule.profile, session=session, who=f"role {rule.role_arn}")
+
+
+def _cached_role(cache_dir: str | None, key: str, now: float) -> RoleCredentials | None:
+    from docker_credential_ecr import jsonwire
+    from docker_credential_ecr.cache import TokenCache
+    from docker_credential_ecr.errors import CacheError
+
+    if cache_dir is None:
+        return None
+    try:
+        entry = TokenCache(os.path.join(cache_dir, ROLE_CACHE_DIR)).lookup(key)
+        secrets = jsonwire.loads(entry.password) if entry is not None and entry.is_fresh(now) else None
+    except (CacheError, ValueError):
+        return None
+    if entry is None or not isinstance(secrets, dict):
+        return None
+    secret, token = secrets.get("secret"), secrets.get("token")
+    if not (isinstance(secret, str) and isinstance(token, str) and secret and token):
+        return None
+    return RoleCredentials(entry.username, secret, token, entry.expires_at)
+
+
+def _store_role(cache_dir: str | None, key: str, creds: RoleCredentials, now: float) -> None:
+    from docker_credential_ecr import jsonwire
+    from docker_credential_ecr.cache import Entry, TokenCache
+    from docker_credential_ecr.errors import CacheError
+
+    if cache_dir is None:
+        return
+    entry = Entry(
+        username=creds.access_key_id,
+        password=jsonwire.dumps_object({"secret": creds.secret_access_key, "token": creds.session_token}),
+        issued_at=now,
+        expires_at=creds.expires_at,
+        hosts=(),
+    )
+    try:
+        TokenCache(os.path.join(cache_dir, ROLE_CACHE_DIR)).store(key, entry, now=now)
+    except CacheError:
+        pass  # no cache for roles: the role is assumed again on the next miss

@@ -7,6 +7,7 @@ one place every exception becomes an answer: protocol errors as their fixed text
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -61,18 +62,34 @@ def make_helper() -> Helper:
     from docker_credential_ecr.helper import Helper
     from docker_credential_ecr.settings import Settings
 
-    return Helper(Settings.from_environ(os.environ))
+    helper = Helper(Settings.from_environ(os.environ))
+    helper.start_logging()
+    return helper
 
 
 def run_action(action: str, stdin: BinaryIO, stdout: TextIO, helper_factory: object = make_helper) -> int:
     """One protocol action against streams; returns the exit status (0 or 1)."""
     try:
         helper: Helper = helper_factory()  # type: ignore[operator]
+        fallback = helper.fallback_name()  # config `fallback`: hosts that are not ECR go to that helper
+        if fallback and action != "list":
+            from docker_credential_ecr import fallback as fallbacks
+
+            request = stdin.read(protocol.MAX_REQUEST_BYTES + 1)
+            status = fallbacks.relay(helper, fallback, action, request, stdout)
+            if status is not None:
+                return status
+            stdin = io.BytesIO(request)  # ours after all: read it again below
         if action == "get":
             protocol.write_credentials(stdout, helper.get(protocol.read_server_url(stdin)))
         elif action == "list":
             # Never read stdin here: docker-py runs `list` with stdin on the user's terminal.
-            protocol.write_list(stdout, helper.list())
+            servers = helper.list()
+            if fallback:
+                from docker_credential_ecr import fallback as fallbacks
+
+                servers = fallbacks.merged_list(helper, fallback, servers)
+            protocol.write_list(stdout, servers)
         elif action == "store":
             helper.store(protocol.parse_credentials(protocol.read_request(stdin)))
         else:
@@ -144,6 +161,4 @@ def _stderr(message: str) -> None:
 
 
 def _empty_stdin() -> BinaryIO:
-    import io
-
     return io.BytesIO()

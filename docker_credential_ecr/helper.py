@@ -10,10 +10,13 @@ from __future__ import annotations
 import sys
 import time
 
-from docker_credential_ecr import registry as registries
+from docker_credential_ecr import config as configs
+from docker_credential_ecr import log
 from docker_credential_ecr.cache import Entry, TokenCache, cache_key
 from docker_credential_ecr.errors import (
+    BadRequestError,
     CacheError,
+    ConfigError,
     CredentialsNotFoundError,
     DeadlineExceededError,
     NotImplementedByHelperError,
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from docker_credential_ecr.aws import Token
+    from docker_credential_ecr.config import Config, Resolution, Rule
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.settings import Settings
 
@@ -45,6 +49,7 @@ class Helper:
         clock: Callable[[], float] = time.time,
         fetch: Fetcher | None = None,
         warn: Callable[[str], None] | None = None,
+        config: Config | None = None,
     ) -> None:
         self.settings = settings
         self.environ = settings.environ
@@ -52,6 +57,9 @@ class Helper:
         self._fetch = fetch
         self._warn = warn or _stderr_line
         self._warned: set[str] = set()
+        self._config = config
+        self._principals: dict[Rule | None, str] = {}
+        self.fetches = 0
         self._cache: TokenCache | None = (
             TokenCache(settings.cache_dir) if settings.cache_file and settings.cache_dir else None
         )
@@ -61,7 +69,43 @@ class Helper:
         """One line on stderr, at most once per message per process."""
         if message not in self._warned:
             self._warned.add(message)
+            log.warning("%s", message)
             self._warn(message)
+
+    @property
+    def config(self) -> Config:
+        """The config file's settings, read once (cheap: see :mod:`config`). Raises ConfigError."""
+        if self._config is None:
+            self._config = configs.load(self.settings)
+        return self._config
+
+    def start_logging(self) -> None:
+        """Turn on file logging if the environment or the config file asks for it (see :mod:`log`)."""
+        try:
+            config: Config | None = self.config
+        except ConfigError:
+            config = None  # reported by the action itself
+        log.setup(self.settings, config)
+
+    def resolve(self, server_url: str) -> Resolution | None:
+        """The ECR registry (direct or through an alias) and its config settings. Raises ConfigError."""
+        return self.config.resolve(server_url)
+
+    def fallback_name(self) -> str | None:
+        """The helper that hosts which are not ECR are handed to (config ``fallback``), or None."""
+        if self.environ.get(configs.PASSED_THROUGH_ENV):
+            return None
+        try:
+            return self.config.fallback
+        except ConfigError:
+            return None  # get answers not-found, store/erase the error: see _checked_config
+
+    def _checked_config(self) -> Config:
+        try:
+            return self.config
+        except ConfigError as exc:
+            self.warn(str(exc))
+            raise BadRequestError(str(exc)) from None
 
     def _cache_call(self, what: Callable[[TokenCache], Entry | None]) -> Entry | None:
         """Run a cache operation; an unusable cache is reported once and turned off for this process."""
@@ -75,14 +119,31 @@ class Helper:
             return None
 
     def principal(self, registry: Registry) -> str:
-        return fingerprint(self.environ)
+        """The fingerprint of who asks for ``registry``: the environment plus its config table, if any."""
+        rule = self.config.rule_for(registry)
+        if rule not in self._principals:
+            if rule is None:
+                self._principals[rule] = fingerprint(self.environ)
+            else:
+                self._principals[rule] = fingerprint(self.environ, profile=rule.profile, extra=rule.principal_inputs())
+        return self._principals[rule]
 
     def fetch(self, registry: Registry) -> Token:
         if self._fetch is not None:
             return self._fetch(registry)
         from docker_credential_ecr import aws
 
-        return aws.fetch_token(registry, environ=self.environ)
+        rule = self.config.rule_for(registry)
+        if rule is not None and rule.role_arn:
+            return aws.fetch_token_as_role(
+                registry,
+                rule,
+                environ=self.environ,
+                cache_dir=self.settings.cache_dir if self._cache is not None else None,
+                principal=self.principal(registry),
+                now=self.clock(),
+            )
+        return aws.fetch_token(registry, environ=self.environ, profile=rule.profile if rule else None)
 
     # -- actions ----------------------------------------------------------------------------------
     def get(self, server_url: str) -> Credentials:
@@ -92,27 +153,49 @@ class Helper:
     def token(self, server_url: str) -> Entry:
         """`get`, returning the cache entry (with its expiry: the kubelet provider needs it).
 
-        Raises CredentialsNotFoundError without a hint for a host that is not ours, with one for a failure.
+        Raises CredentialsNotFoundError without a hint for a host that is not ours, with one for a failure
+        (a bad config file included).
         """
-        registry = registries.parse(server_url)
-        if registry is None:
+        started = time.monotonic()
+        try:
+            resolution = self.resolve(server_url)
+        except ConfigError as exc:
+            self.warn(str(exc))
+            raise CredentialsNotFoundError(str(exc)) from None
+        if resolution is None:
+            log.debug("get %s: not an ECR registry or alias", server_url)
             raise CredentialsNotFoundError  # not ours: silent, docker goes anonymous
+        registry, host = resolution.registry, resolution.host
         key = cache_key(self.principal(registry), registry)
         entry = self._cache_call(lambda c: c.lookup(key))
         if entry is not None and entry.is_fresh(self.clock()):
-            if registry.host not in entry.hosts:
-                self._remember_host(key, registry.host)
+            if host not in entry.hosts:
+                self._remember_host(key, host)
+            log.info("get %s: hit (%.1f ms)", host, (time.monotonic() - started) * 1000)
             return entry
-        return self._refresh(registry, key, entry)
+        fetches = self.fetches
+        try:
+            entry = self._refresh(registry, key, entry, host)
+        except CredentialsNotFoundError:
+            log.info("get %s: failed (%.1f ms)", host, (time.monotonic() - started) * 1000)
+            raise
+        if self.fetches > fetches:
+            outcome = "miss, fetched"
+        elif entry.is_fresh(self.clock()):
+            outcome = "miss, fetched by another process"
+        else:
+            outcome = "stale, served after a failed refresh"
+        log.info("get %s: %s (%.1f ms)", host, outcome, (time.monotonic() - started) * 1000)
+        return entry
 
-    def _refresh(self, registry: Registry, key: str, cached: Entry | None) -> Entry:
+    def _refresh(self, registry: Registry, key: str, cached: Entry | None, host: str | None = None) -> Entry:
         """A miss: one process per (principal, region) fetches; the others wait and read its result."""
         from docker_credential_ecr.deadline import Deadline
 
         try:
             with Deadline(self.settings.timeout) as deadline:
                 try:
-                    return self._refresh_locked(registry, key, cached, deadline)
+                    return self._refresh_locked(registry, key, cached, deadline, host or registry.host)
                 except TokenFetchError as exc:
                     failure = str(exc)
         except DeadlineExceededError as exc:
@@ -125,34 +208,40 @@ class Helper:
         self.warn(failure)
         raise CredentialsNotFoundError(failure)
 
-    def _refresh_locked(self, registry: Registry, key: str, cached: Entry | None, deadline: object) -> Entry:
+    def _refresh_locked(
+        self, registry: Registry, key: str, cached: Entry | None, deadline: object, host: str | None = None
+    ) -> Entry:
         from docker_credential_ecr.deadline import Deadline
 
         assert isinstance(deadline, Deadline)
+        host = host or registry.host
         cache = self._cache
         if cache is None:
-            return self._fetch_entry(registry)
+            return self._fetch_entry(registry, host=host)
         try:
             # Leave time to fetch ourselves if the lock holder is stuck.
             lock = cache.lock(key, timeout=max(0.1, deadline.remaining() * 0.5))
             with lock:
                 entry = cache.lookup(key)  # another process may have fetched while we waited
                 if entry is not None and entry.is_fresh(self.clock()):
-                    if registry.host not in entry.hosts:
-                        self._remember_host(key, registry.host)
+                    if host not in entry.hosts:
+                        self._remember_host(key, host)
                     return entry
-                entry = self._fetch_entry(registry, previous=entry or cached)
+                entry = self._fetch_entry(registry, previous=entry or cached, host=host)
                 self._store(key, entry)
                 return entry
         except CacheError as exc:
             self.warn(f"token cache: {exc}; fetching without it")
-            return self._fetch_entry(registry)
+            return self._fetch_entry(registry, host=host)
 
-    def _fetch_entry(self, registry: Registry, previous: Entry | None = None) -> Entry:
+    def _fetch_entry(self, registry: Registry, previous: Entry | None = None, host: str | None = None) -> Entry:
+        """A new token; ``host`` (the registry's, or the alias asked for) joins the hosts `list` reports."""
+        self.fetches += 1
         token = self.fetch(registry)
+        host = host or registry.host
         hosts = previous.hosts if previous is not None else ()
-        if registry.host not in hosts:
-            hosts = (*hosts, registry.host)
+        if host not in hosts:
+            hosts = (*hosts, host)
         return Entry(
             username=token.username,
             password=token.password,
@@ -175,7 +264,11 @@ class Helper:
             return {}
         cache = self._cache
         try:
+            config = self.config
             entries = cache.read()
+        except ConfigError as exc:  # which principal asks for which host is unknown: list nothing
+            self.warn(str(exc))
+            return {}
         except CacheError as exc:
             self.warn(f"not using the token cache: {exc}")
             return {}
@@ -184,18 +277,22 @@ class Helper:
         for key, entry in sorted(entries.items()):
             if not entry.is_usable(now):
                 continue
-            for host in entry.hosts:
-                registry = registries.parse(host)
-                if registry is not None and cache_key(self.principal(registry), registry) == key:
+            for host in entry.hosts:  # registry hosts, and aliases served (listed while they still resolve)
+                resolution = config.resolve(host)
+                if resolution is None or resolution.host != host:
+                    continue
+                if cache_key(self.principal(resolution.registry), resolution.registry) == key:
                     servers["https://" + host] = entry.username
         return servers
 
     def store(self, creds: Credentials) -> None:
+        self._checked_config()
         if not self.settings.ignore_creds_storage:
             raise NotImplementedByHelperError
         # Told to accept and drop: ECR tokens are fetched, never stored.
 
     def erase(self, server_url: str) -> None:
+        self._checked_config()
         if not self.settings.ignore_creds_storage:
             raise NotImplementedByHelperError
 

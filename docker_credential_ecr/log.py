@@ -1,0 +1,263 @@
+"""Opt-in file logging, rotated, with every token, secret and URL credential redacted.
+
+Off by default: the Go helper's always-on, world-readable, never-rotated debug log (#64) is what this
+replaces. ``AWS_ECR_LOG_LEVEL`` (``off``, ``error``, ``warning``, ``info``, ``debug``) or the config
+file's ``log_level`` turns it on (the variable wins, so ``AWS_ECR_LOG_LEVEL=off`` silences a config);
+``AWS_ECR_LOG_FILE`` or ``log_file`` moves it from ``<user_log_dir>/docker-credential-ecr.log``
+(on Linux ``$XDG_STATE_HOME/docker-credential-ecr/log/``, else ``~/.local/state/...``). The file is
+0600 in a 0700 directory and rotates at 1 MiB, keeping three old files.
+
+:mod:`logging` costs about 0.6x an interpreter start to import, so it is imported only by
+:func:`setup` when logging is on; until then :func:`info` and friends are a test of one global. At
+``debug``, botocore's own log goes to the same file, through the same redaction.
+
+Redaction (:func:`redact`) runs on the whole formatted record, traceback included: values of keys
+that name a secret (``Secret``, ``password``, ``SessionToken``, ``Authorization``, ``Signature`` ...,
+in JSON, Python reprs, headers, query strings and XML), ``user:password@`` in URLs, URL query strings,
+and any long run of base64-like characters mixing character classes (tokens, keys, signatures).
+Logging must never break a ``get``: a log file that cannot be opened turns logging off silently
+(stderr stays quiet on success), and :func:`problem` says why for ``doctor``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from docker_credential_ecr.settings import APP_NAME, _passwd_home
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from docker_credential_ecr.config import Config
+    from docker_credential_ecr.settings import Settings
+
+LEVEL_ENV = "AWS_ECR_LOG_LEVEL"
+FILE_ENV = "AWS_ECR_LOG_FILE"
+LEVELS = ("off", "error", "warning", "info", "debug")
+FILE_NAME = "docker-credential-ecr.log"
+MAX_BYTES = 1 << 20
+BACKUPS = 3
+LOGGER_NAME = "docker_credential_ecr"
+REDACTED = "[REDACTED]"
+
+_logger: Any = None
+_handler: Any = None
+_problem: str | None = None
+
+
+def default_log_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """``platformdirs.user_log_dir(APP_NAME)`` without importing platformdirs on Linux/BSD.
+
+    ``tests/test_logging.py`` holds the two equal.
+    """
+    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        base = environ.get("XDG_STATE_HOME", "")
+        if not os.path.isabs(base):
+            home = environ.get("HOME") or _passwd_home()
+            if not home:
+                return None
+            base = os.path.join(home, ".local", "state")
+        path = os.path.join(base, APP_NAME, "log")
+    else:  # pragma: no cover - exercised on macOS and Windows only
+        import platformdirs
+
+        path = platformdirs.user_log_dir(APP_NAME)
+    return path if os.path.isabs(path) else None
+
+
+def level(settings: Settings, config: Config | None = None) -> str:
+    """The effective level name: ``off`` unless the environment or the config turns logging on."""
+    value = (settings.environ.get(LEVEL_ENV) or "").strip().lower()
+    if not value and config is not None:
+        value = config.log_level or ""
+    value = "warning" if value == "warn" else value
+    return value if value in LEVELS else "off"
+
+
+def log_file(settings: Settings, config: Config | None = None) -> str | None:
+    """Where the log goes when it is on."""
+    environ = settings.environ
+    path = (environ.get(FILE_ENV) or "").strip() or (config.log_file if config is not None else None)
+    if path:
+        if path.startswith("~") and environ.get("HOME"):
+            path = environ["HOME"] + path[1:]
+        path = os.path.expanduser(path)
+        return path if os.path.isabs(path) else None
+    directory = default_log_dir(environ)
+    return os.path.join(directory, FILE_NAME) if directory else None
+
+
+def enabled() -> bool:
+    return _logger is not None
+
+
+def problem() -> str | None:
+    """Why logging asked for is not happening (the file could not be opened), or None."""
+    return _problem
+
+
+def setup(settings: Settings, config: Config | None = None) -> bool:
+    """Turn file logging on if asked for; True when it is on. Idempotent: a second call re-targets."""
+    global _logger, _handler, _problem  # noqa: PLW0603 - logging is process-wide by nature
+    name = level(settings, config)
+    if name == "off":
+        return False
+    path = log_file(settings, config)
+    if path is None:
+        _problem = "no log file: set AWS_ECR_LOG_FILE or log_file to an absolute path"
+        return False
+    import logging
+
+    if _handler is not None and getattr(_handler, "baseFilename", None) == os.path.abspath(path):
+        handler = _handler
+    else:
+        try:
+            handler = _open_handler(path)
+        except OSError as exc:
+            _problem = f"cannot open the log file {path}: {exc.strerror or exc}"
+            return False
+        _close()
+        _handler = handler
+    numeric = getattr(logging, name.upper())
+    handler.setLevel(numeric)
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(numeric)
+    logger.propagate = False
+    if handler not in logger.handlers:
+        logger.addHandler(handler)
+    botocore = logging.getLogger("botocore")
+    if name == "debug":
+        botocore.setLevel(logging.DEBUG)
+        if handler not in botocore.handlers:
+            botocore.addHandler(handler)
+    elif handler in botocore.handlers:
+        botocore.removeHandler(handler)
+    _logger = logger
+    _problem = None
+    return True
+
+
+def shutdown() -> None:
+    """Stop logging and close the file (tests; a long-lived caller that wants it closed)."""
+    global _logger, _handler  # noqa: PLW0603 - see setup
+    _close()
+    _logger = None
+    _handler = None
+
+
+def _close() -> None:
+    if _handler is None:
+        return
+    import logging
+
+    for name in (LOGGER_NAME, "botocore"):
+        logging.getLogger(name).removeHandler(_handler)
+    _handler.close()
+
+
+def _open_handler(path: str) -> Any:
+    import logging.handlers
+
+    class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+        """RotatingFileHandler whose files are created 0600 whatever the umask (rotation included)."""
+
+        def _open(self) -> Any:
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            try:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o600)
+                return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors="backslashreplace")
+            except BaseException:
+                os.close(fd)
+                raise
+
+    class RedactingFormatter(logging.Formatter):
+        """The usual formatter, with :func:`redact` applied to the finished text (traceback included)."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    return handler
+
+
+# -- the calls the helper makes: nothing happens unless setup() turned logging on -------------------
+def debug(message: str, *args: object) -> None:
+    if _logger is not None:
+        _logger.debug(message, *args)
+
+
+def info(message: str, *args: object) -> None:
+    if _logger is not None:
+        _logger.info(message, *args)
+
+
+def warning(message: str, *args: object) -> None:
+    if _logger is not None:
+        _logger.warning(message, *args)
+
+
+def error(message: str, *args: object) -> None:
+    if _logger is not None:
+        _logger.error(message, *args)
+
+
+# -- redaction -------------------------------------------------------------------------------------
+_SECRET_WORDS = r"secret|passw(?:or)?d|token|signature|authorization|credential|bearer"  # noqa: S105 - key names
+_PATTERNS: list[tuple[Any, str]] = []
+
+
+def _patterns() -> list[tuple[Any, str]]:
+    if _PATTERNS:
+        return _PATTERNS
+    import re
+
+    # Order matters: the narrow, structured forms first, the catch-all for long tokens last.
+    _PATTERNS.extend(
+        (
+            # <SecretAccessKey>...</SecretAccessKey> (STS answers at debug level)
+            (re.compile(rf"(<(\w*(?:{_SECRET_WORDS})\w*)>)[^<]*(</\2>)", re.IGNORECASE), rf"\1{REDACTED}\3"),
+            # "key": "value", 'key': b'value', key=value, key: value (JSON, reprs, headers, queries)
+            (
+                re.compile(
+                    rf"""(["']?[\w-]*(?:{_SECRET_WORDS})[\w-]*["']?\s*[:=]\s*)"""
+                    r"""(?:b?"(?:[^"\\]|\\.)*"|b?'(?:[^'\\]|\\.)*'|[^\s,&;'"}\]<)]+)""",
+                    re.IGNORECASE,
+                ),
+                rf"\1{REDACTED}",
+            ),
+            # user:password@ in URLs
+            (re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@", re.IGNORECASE), rf"\1{REDACTED}@"),
+            # URL query strings (pre-signed URLs carry their signature and credentials there)
+            (re.compile(r"([a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s#'\"]*", re.IGNORECASE), rf"\1?{REDACTED}"),
+            # Anything long and token-like that mixes character classes: ECR passwords, access keys,
+            # session tokens, signatures. Host names, ARNs and paths break on '.', ':' or '/' first.
+            (re.compile(r"[A-Za-z0-9+/=_-]{24,}"), ""),
+        )
+    )
+    return _PATTERNS
+
+
+def _long_token(match: Any) -> str:
+    # Two of digits, lower and upper case: random tokens always are; words, host names and most
+    # paths are not (a mixed-case path this long is redacted too: better than a leaked key).
+    text: str = match.group(0)
+    classes = any(c.isdigit() for c in text) + any(c.islower() for c in text) + any(c.isupper() for c in text)
+    return REDACTED if classes >= 2 else text
+
+
+def redact(text: str) -> str:
+    """``text`` with secrets replaced by ``[REDACTED]`` (see the module docstring for what counts)."""
+    patterns = _patterns()
+    for pattern, replacement in patterns[:-1]:
+        text = pattern.sub(replacement, text)
+    result: str = patterns[-1][0].sub(_long_token, text)
+    return result
