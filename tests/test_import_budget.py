@@ -1,0 +1,174 @@
+"""The cache-hit path imports nothing heavy, so its start-up budget cannot silently regress.
+
+Docker runs the helper for every pull and push; on a cache hit the process should cost little more
+than the interpreter itself (DESIGN.md, performance budget). Wall time is for ``benchmarks/run.py``
+on a quiet machine; what a test can hold, exactly and on any machine, is *what gets imported*. Each
+module below was measured with ``python -X importtime`` on a 2-core machine (CPython 3.11; a bare
+venv interpreter starts in about 11 ms) and costs enough to matter on a hit:
+
+==========================  ===========================================================
+boto3, botocore, ...        about 250 ms to import, 90 ms more for a client (the miss only)
+filelock                    about 30 ms (writes only)
+platformdirs                about 1.4x an interpreter start (the hit computes its one path)
+json                        0.7x (``re`` + ``enum`` for its number regex; ``_json`` is enough)
+re, enum                    0.5x (registry.parse is plain string work)
+hashlib                     0.3x (loads OpenSSL; ``_blake2`` is enough)
+logging                     0.8x (the log module imports it only when logging is turned on)
+tomllib, typing, datetime   0.8x together (the config file's parsed form is cached)
+dataclasses, pathlib        0.5x and 0.3x
+configparser                the AWS files are read by principal.parse_ini
+signal, threading           the deadline of a miss
+==========================  ===========================================================
+
+The check runs ``cli.main`` in a fresh interpreter of the installed package and compares its
+``sys.modules`` at exit with a bare interpreter's (whatever ``site`` imports is not ours to count).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fakeecr import FakeAWS
+from support import ECR_HOST, PUBLIC_HOST, get_ok
+
+# Imported on a cache hit, these are a regression. Submodules count too (botocore.session...).
+HEAVY = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "urllib3",
+    "jmespath",
+    "dateutil",
+    "filelock",
+    "platformdirs",
+    "json",
+    "re",
+    "enum",
+    "hashlib",
+    "_hashlib",
+    "logging",
+    "tomllib",
+    "tomli",
+    "typing",
+    "datetime",
+    "dataclasses",
+    "pathlib",
+    "configparser",
+    "importlib.metadata",
+    "importlib.util",
+    "contextlib",
+    "inspect",
+    "argparse",
+    "subprocess",
+    "threading",
+    "signal",
+    "socket",
+    "ssl",
+    "http",
+    "urllib",
+    "email",
+    "tempfile",
+    "shutil",
+    "docker_credential_ecr.aws",
+    "docker_credential_ecr.deadline",
+)
+
+# Run the helper as its console script does, then list every module the process imported.
+PROBE = """\
+import sys
+from docker_credential_ecr.cli import main
+status = main(sys.argv[2:])
+sys.stdout.flush()
+with open(sys.argv[1], "w") as f:
+    f.write("\\n".join(sorted(sys.modules)))
+raise SystemExit(status)
+"""
+
+
+def modules_after(argv: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> tuple[set[str], str]:
+    """(modules imported by ``docker-credential-ecr-login <argv>``, its stdout); it must exit 0."""
+    listing = cwd / "modules.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(listing), *argv],
+        input=stdin.encode(),
+        capture_output=True,
+        env=env,
+        cwd=cwd,  # not the checkout: the installed package, as docker would run it
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert proc.stderr == b""
+    return set(listing.read_text().split()), proc.stdout.decode()
+
+
+def bare_modules(env: dict[str, str], cwd: Path) -> set[str]:
+    listing = cwd / "bare.txt"
+    code = f"import sys; open({str(listing)!r}, 'w').write('\\n'.join(sorted(sys.modules)))"
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, timeout=60, check=True)
+    return set(listing.read_text().split())
+
+
+def heavy(modules: set[str], baseline: set[str]) -> list[str]:
+    """The HEAVY modules (or their submodules) that were imported beyond the bare interpreter's."""
+    extra = modules - baseline
+    return sorted(m for m in extra if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "cwd"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("host", [ECR_HOST, PUBLIC_HOST])
+def test_cache_hit_imports_nothing_heavy(env: dict[str, str], fake: FakeAWS, workdir: Path, host: str) -> None:
+    warm = get_ok(env, host)
+    calls = fake.calls("*")
+    modules, stdout = modules_after(["get"], env, workdir, host)
+    assert json.loads(stdout)["Secret"] == warm["Secret"]  # answered from the cache
+    assert fake.calls("*") == calls  # and without the network
+    assert heavy(modules, bare_modules(env, workdir)) == []
+
+
+def test_cache_hit_with_a_profile_imports_nothing_heavy(
+    env: dict[str, str], fake: FakeAWS, home: Path, workdir: Path
+) -> None:
+    """The AWS config and credentials files are read for the principal, without configparser."""
+    aws = home / ".aws"
+    aws.mkdir(exist_ok=True)
+    (aws / "credentials").write_text(
+        f"[bench]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    (aws / "config").write_text("[profile bench]\nregion = us-east-1\n[default]\nregion = eu-west-1\n")
+    env = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env["AWS_PROFILE"] = "bench"
+    warm = get_ok(env)
+    modules, stdout = modules_after(["get"], env, workdir, ECR_HOST)
+    assert json.loads(stdout)["Secret"] == warm["Secret"]
+    assert heavy(modules, bare_modules(env, workdir)) == []
+
+
+def test_list_imports_nothing_heavy(env: dict[str, str], fake: FakeAWS, workdir: Path) -> None:
+    get_ok(env)
+    calls = fake.calls("*")
+    modules, stdout = modules_after(["list"], env, workdir)
+    assert json.loads(stdout) == {f"https://{ECR_HOST}": "AWS"}
+    assert fake.calls("*") == calls
+    assert heavy(modules, bare_modules(env, workdir)) == []
+
+
+def test_the_probe_sees_a_miss_import_botocore(env: dict[str, str], fake: FakeAWS, workdir: Path) -> None:
+    """The check can fail: a miss does import botocore and filelock."""
+    modules, _ = modules_after(["get"], env, workdir, ECR_HOST)
+    assert fake.calls() == 1
+    found = heavy(modules, bare_modules(env, workdir))
+    assert "botocore" in found
+    assert "filelock" in found
