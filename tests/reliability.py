@@ -102,20 +102,28 @@ def run(
     return proc
 
 
-def spawn(env: Mapping[str, str], action: str, *, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start the helper without waiting; pair with :func:`finish`."""
-    return subprocess.Popen(
+def spawn(env: Mapping[str, str], action: str, stdin: bytes | None = None) -> subprocess.Popen[bytes]:
+    """Start the helper without waiting; ``stdin`` (a short request) is written and closed at once.
+
+    Pair with :func:`finish`; with ``stdin=None`` pass the request to :func:`finish` instead.
+    """
+    proc = subprocess.Popen(
         [helper_exe(), action],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(env),
-        cwd=cwd,
     )
+    if stdin is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)  # a pipe holds far more than a server URL: this never blocks
+        proc.stdin.close()
+        proc.stdin = None
+    return proc
 
 
 def finish(
-    proc: subprocess.Popen[bytes], env: Mapping[str, str], stdin: bytes = b"", *, timeout: float = RUN_TIMEOUT
+    proc: subprocess.Popen[bytes], env: Mapping[str, str], stdin: bytes | None = None, *, timeout: float = RUN_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     out, err = proc.communicate(stdin, timeout=timeout)
     result = subprocess.CompletedProcess(
