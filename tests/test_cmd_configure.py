@@ -352,7 +352,9 @@ def test_caller_account_failure_is_one_line(
     ("args", "message"),
     [
         pytest.param([], "name at least one registry", id="nothing"),
-        pytest.param(["example.com"], "'example.com' is not an ECR or ECR Public registry host", id="not-ecr"),
+        pytest.param(
+            ["example.com"], "'example.com' is not an ECR or ECR Public registry host, nor an alias", id="not-ecr"
+        ),
         pytest.param([f"http://{ECR_HOST}"], f"'http://{ECR_HOST}': a plain http:// registry never", id="http"),
         pytest.param(["--account", "12345", "--region", "us-east-1"], "is not a 12-digit AWS account id", id="acct"),
         pytest.param(["--account", ACCOUNT], "no region: pass --region", id="no-region"),
@@ -457,3 +459,24 @@ def test_a_file_where_the_directory_should_be_is_an_error(docker_dir: Path, caps
     assert (status, out) == (1, "")
     assert f"error: cannot read {docker_dir / 'config.json'}: Not a directory" in err
     assert docker_dir.read_text() == "not a directory"
+
+
+# -- aliases from the helper's config file --------------------------------------------------------
+def test_an_alias_from_the_config_file(
+    docker_dir: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = home / "helper.toml"
+    config.write_text(f'[aliases]\n"Mirror.Example.com" = "{ECR_HOST}"\n"mirror.example.com:5000" = "{WEST_HOST}"\n')
+    monkeypatch.setenv("DOCKER_CREDENTIAL_ECR_CONFIG", str(config))
+    status, _, err = run(capsys, "https://mirror.example.com/v2/", "MIRROR.example.com:5000/team/app")
+    assert (status, err) == (0, "")
+    assert helpers(docker_dir / "config.json") == {
+        "mirror.example.com": "ecr-login",
+        "mirror.example.com:5000": "ecr-login",
+    }
+    assert not (home / ".cache").exists()  # no parsed copy of the config left behind
+
+    config.write_text("aliases = 3\n")
+    status, _, err = run(capsys, "mirror.example.com")
+    assert status == 2
+    assert "'mirror.example.com' is not an ECR registry host, and the config file is unusable: " in err

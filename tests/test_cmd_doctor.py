@@ -349,3 +349,84 @@ def test_usage(env: dict[str, str]) -> None:
     bad = doctor(env, ECR_HOST, PUBLIC_HOST)
     assert (bad.returncode, bad.stdout) == (2, "")
     assert "docker-credential-ecr-login doctor: error: unrecognized arguments: public.ecr.aws" in bad.stderr
+
+
+# -- the helper's config file ---------------------------------------------------------------------
+def write_config(home: Path, text: str) -> Path:
+    path = home / ".config" / "docker-credential-ecr" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return path
+
+
+def test_an_alias_and_a_registry_table_with_a_profile(
+    env: dict[str, str], fake: FakeAWS, home: Path, cache_dir: Path
+) -> None:
+    config = write_config(
+        home,
+        f'[aliases]\n"mirror.example.com" = "{WEST_HOST}"\n\n[[registry]]\nmatch = "123456789012"\nprofile = "team"\n',
+    )
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text(
+        f"[team]\naws_access_key_id = AKIAFAKEFAKEFAKE0002\naws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    status, sections = doctor_json(env, "https://mirror.example.com/v2/")
+    assert status == 0, sections
+    registry = sections["registry"]
+    assert (registry["host"], registry["alias"], registry["region"]) == (WEST_HOST, "mirror.example.com", "us-west-2")
+    assert registry["config_table"] == {"match": "123456789012", "line": 4, "profile": "team"}
+    environment = sections["environment"]
+    assert (environment["config_file"], environment["config_present"]) == (str(config), True)
+    assert environment["config_aliases"] == {"mirror.example.com": WEST_HOST}
+    credentials = sections["credentials"]
+    assert (credentials["profile"], credentials["profile_from"], credentials["source"]) == (
+        "team",
+        "config file",
+        "profile 'team'",
+    )
+    assert sections["docker"]["problems"] == [
+        {
+            "level": "warn",
+            "message": "docker does not ask this helper for mirror.example.com (no credHelpers entry, no credsStore): "
+            "run `docker-credential-ecr-login configure mirror.example.com`",
+        }
+    ]
+    assert sections["fetch"]["ok"] is True
+    # The token was fetched with the profile's key, not the environment's.
+    assert [r.access_key_id for r in fake.requests if r.op == "ecr"] == ["AKIAFAKEFAKEFAKE0002"]
+    assert not cache_dir.exists()  # neither a token nor the parsed config copy was written
+
+
+def test_a_role_to_assume(env: dict[str, str], fake: FakeAWS, home: Path, cache_dir: Path) -> None:
+    role = "arn:aws:iam::123456789012:role/ecr-pull"
+    write_config(home, f'[[registry]]\nmatch = "{ECR_HOST}"\nrole_arn = "{role}"\n')
+    proc = doctor(env, ECR_HOST, "--json")
+    assert proc.returncode == 0, proc.stdout
+    sections = json.loads(proc.stdout)["sections"]
+    assert sections["credentials"]["assumes_role"] == role
+    assert sections["registry"]["config_table"]["sts_region"] == "us-east-1"
+    assert fake.calls("sts:AssumeRole") == 1
+    assert sections["fetch"]["ok"] is True
+    assert_no_secret(fake, env, proc)
+    assert not cache_dir.exists()  # the role's credentials are not kept either
+
+
+def test_an_invalid_config_fails_and_skips_the_fetch(env: dict[str, str], fake: FakeAWS, home: Path) -> None:
+    config = write_config(home, '[[registry]]\nmatch = "123456789012"\nprofil = "typo"\n')
+    status, sections = doctor_json(env, ECR_HOST)
+    assert status == 1
+    environment = sections["environment"]
+    assert environment["status"] == "failed"
+    assert str(environment["config_error"]).startswith(f"{config}:3")
+    assert sections["registry"]["status"] == "ok"  # the host itself is still explained
+    assert sections["fetch"]["skipped"] == "the config file is invalid"
+    assert fake.calls("*") == 0
+
+
+def test_a_host_for_the_fallback_helper_is_a_warning(env: dict[str, str], fake: FakeAWS, home: Path) -> None:
+    write_config(home, 'fallback = "desktop"\n')
+    status, sections = doctor_json(env, "https://index.docker.io/v1/")
+    assert status == 0
+    registry = sections["registry"]
+    assert (registry["status"], registry["handed_to"]) == ("warning", "docker-credential-desktop")
+    assert sections["fetch"]["skipped"] == "not an ECR registry"

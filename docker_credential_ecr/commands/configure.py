@@ -116,16 +116,33 @@ def wanted_hosts(args: argparse.Namespace) -> list[str]:
 
     for name in args.registries:
         parsed = registries.parse(name)
-        if parsed is None:
-            if name.strip().lower().startswith("http://") and registries.parse("https://" + name.strip()[7:]):
-                raise UsageError(f"{name!r}: a plain http:// registry never gets a token (it would travel in clear)")
-            raise UsageError(f"{name!r} is not an ECR or ECR Public registry host")
-        add(parsed.host)
+        if parsed is not None:
+            add(parsed.host)
+            continue
+        if name.strip().lower().startswith("http://") and registries.parse("https://" + name.strip()[7:]):
+            raise UsageError(f"{name!r}: a plain http:// registry never gets a token (it would travel in clear)")
+        add(_alias(name))
     if args.public:
         add("ecr-public.aws.com" if args.dualstack else "public.ecr.aws")
     for host in _account_hosts(args):
         add(host)
     return hosts
+
+
+def _alias(name: str) -> str:
+    """The host (with its port, if any) of an alias in the helper's config file; docker looks it up so."""
+    from docker_credential_ecr import config as configs
+    from docker_credential_ecr.errors import ConfigError
+    from docker_credential_ecr.settings import Settings
+
+    try:  # with the cache off: reading the config leaves no parsed copy behind
+        config = configs.load(Settings.from_environ({**os.environ, "AWS_ECR_DISABLE_CACHE": "1"}))
+    except ConfigError as exc:
+        raise UsageError(f"{name!r} is not an ECR registry host, and the config file is unusable: {exc}") from None
+    resolution = config.resolve(name)
+    if resolution is None or resolution.alias is None:
+        raise UsageError(f"{name!r} is not an ECR or ECR Public registry host, nor an alias in the config file")
+    return resolution.host
 
 
 def _account_hosts(args: argparse.Namespace) -> list[str]:

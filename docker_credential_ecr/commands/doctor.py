@@ -3,17 +3,21 @@
 Sections, each with its facts and its problems (a *failure* means `get` cannot answer this registry
 with a token; a *warning* means it works, but worse than it should or only by luck):
 
-- registry: how the server URL parses (or why it is not an ECR host);
-- environment: the helper's settings (cache dir, timeout, ...);
+- registry: how the server URL parses, through an alias of the config file or not, and the config's
+  ``[[registry]]`` table for it (or why it is not an ECR host, or that the fallback helper gets it);
+- environment: the helper's settings (cache dir, timeout, ...) and its config file (or its error);
 - docker: whether Docker's config routes the host to this helper, and whether PATH finds it;
 - credentials: where the AWS credentials would come from, the principal fingerprint the cache is keyed
   by, the AWS files and profile, the relevant variables (secret values never shown);
 - cache: the cache file, its safety checks, and this registry's entry (age, expiry, fresh/stale/expired);
 - fetch: a live GetAuthorizationToken, timed, with its expiry or the exact error line `get` would print.
 
-The live fetch does not write the token into the cache: doctor looks and never changes what the
-helper will do next (run ``get`` for that). Exit status 0 when nothing failed, 1 otherwise, 2 on
-usage errors. ``--json`` prints the same facts as one JSON document.
+The live fetch goes through the helper's own fetch path (profile, role, endpoints), with the cache
+off: the token, an assumed role's credentials and the parsed config copy are not written. doctor
+looks and never changes what the helper will do next (run ``get`` for that).
+
+Exit status 0 when nothing failed, 1 otherwise, 2 on usage errors. ``--json`` prints the same facts
+as one JSON document.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import time
 from docker_credential_ecr import __version__
 from docker_credential_ecr import registry as registries
 from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso, relative
-from docker_credential_ecr.errors import CacheError, DeadlineExceededError, TokenFetchError
+from docker_credential_ecr.config import Resolution
+from docker_credential_ecr.errors import CacheError, ConfigError, DeadlineExceededError, TokenFetchError
 from docker_credential_ecr.principal import (
     SECRET_KEYS,
     aws_file_paths,
@@ -43,6 +48,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from docker_credential_ecr.config import Config, Rule
     from docker_credential_ecr.helper import Helper
     from docker_credential_ecr.registry import Registry
 
@@ -118,23 +124,35 @@ class Section:
 
 
 # -- the sections ---------------------------------------------------------------------------------
-def check_registry(server_url: str, registry: Registry | None) -> Section:
+def check_registry(server_url: str, resolution: Resolution | None, config: Config | None) -> Section:
     section = Section("registry")
     section.facts["input"] = server_url
-    section.facts["recognized"] = registry is not None
-    if registry is None:
+    section.facts["recognized"] = resolution is not None
+    if resolution is None:
         stripped = server_url.strip()
-        if stripped.lower().startswith("http://") and registries.parse("https://" + stripped[7:]) is not None:
+        fallback = config.fallback if config is not None else None
+        owned = config.owns(server_url) if config is not None else registries.parse(server_url) is not None
+        if stripped.lower().startswith("http://") and (
+            owned or registries.parse("https://" + stripped[7:]) is not None
+        ):
             section.fail("plain http:// never gets a token (it would travel in clear): use the host or https://")
+        elif fallback and not owned:
+            section.facts["handed_to"] = f"docker-credential-{fallback}"
+            section.warn(
+                f"not an ECR registry or alias: this helper hands it to docker-credential-{fallback} "
+                "(the config's fallback), which doctor does not check"
+            )
         else:
             section.fail(
-                "not an ECR or ECR Public registry host: `get` answers 'credentials not found' "
-                "and docker pulls anonymously"
+                "not an ECR or ECR Public registry host (nor an alias in the config file): `get` answers "
+                "'credentials not found' and docker pulls anonymously"
             )
         return section
+    registry, rule = resolution.registry, resolution.rule
     section.facts.update(
         {
             "host": registry.host,
+            "alias": resolution.alias,
             "service": registry.service,
             "account": registry.account,
             "region": registry.region,
@@ -143,10 +161,34 @@ def check_registry(server_url: str, registry: Registry | None) -> Section:
             "dualstack": registry.dualstack,
         }
     )
+    if rule is None:
+        section.facts["config_table"] = None
+    else:
+        table: dict[str, object] = {"match": rule.match, "line": rule.line}
+        table.update(rule.settings())
+        if rule.role_arn:
+            table["sts_region"] = rule.sts_region(registry)
+        section.facts["config_table"] = table
     return section
 
 
-def check_environment(settings: Settings) -> Section:
+def load_config(environ: Mapping[str, str]) -> tuple[Config | None, str | None, str | None]:
+    """(the config, its path, the error that makes it unusable), read the way `get` reads it.
+
+    With the cache off, so that loading leaves no parsed copy behind: doctor changes nothing.
+    """
+    from docker_credential_ecr import config as configs
+
+    path, _named = configs.config_path(environ)
+    try:
+        return configs.load(Settings.from_environ({**environ, "AWS_ECR_DISABLE_CACHE": "1"})), path, None
+    except ConfigError as exc:
+        return None, path, str(exc)
+
+
+def check_environment(
+    settings: Settings, config: Config | None, config_file: str | None, config_error: str | None
+) -> Section:
     section = Section("environment")
     try:
         import botocore
@@ -165,8 +207,21 @@ def check_environment(settings: Settings) -> Section:
             "timeout_seconds": settings.timeout,
             "log_level": settings.log_level or "off",
             "ignore_creds_storage": settings.ignore_creds_storage,
+            "config_file": config_file,
+            "config_present": bool(config_file and os.path.isfile(config_file)),
         }
     )
+    if config is not None:
+        section.facts.update(
+            {
+                "config_registry_tables": len(config.rules),
+                "config_aliases": dict(config.aliases),
+                "config_fallback": config.fallback,
+            }
+        )
+    if config_error is not None:
+        section.facts["config_error"] = config_error
+        section.fail(f"{config_error}: `get` answers 'credentials not found' for every registry until it is fixed")
     if settings.cache_disabled:
         section.warn("the token cache is off (AWS_ECR_DISABLE_CACHE): every get calls AWS")
     elif settings.cache_dir is None:
@@ -180,7 +235,7 @@ def docker_config_file(environ: Mapping[str, str]) -> str:
     return os.path.join(docker_config_dir(environ), "config.json")
 
 
-def check_docker(environ: Mapping[str, str], registry: Registry | None) -> Section:
+def check_docker(environ: Mapping[str, str], host: str | None) -> Section:
     """Does docker route the host to this helper, and can it find the executable?"""
     section = Section("docker")
     path = docker_config_file(environ)
@@ -203,10 +258,9 @@ def check_docker(environ: Mapping[str, str], registry: Registry | None) -> Secti
     helpers = helpers if isinstance(helpers, dict) else {}
     store = doc.get("credsStore") or None
     section.facts["creds_store"] = store
-    if registry is None:
+    if host is None:
         section.facts["hosts_using_this_helper"] = sorted(h for h, v in helpers.items() if v == HELPER)
         return section
-    host = registry.host
     chosen, how = (helpers[host], "credHelpers") if host in helpers else (store, "credsStore" if store else None)
     section.facts["helper_for_host"] = chosen
     section.facts["configured_by"] = how
@@ -258,8 +312,9 @@ def _redact_url(value: str) -> str:
     return value
 
 
-def check_credentials(environ: Mapping[str, str], principal: str, profile: str | None = None) -> Section:
+def check_credentials(environ: Mapping[str, str], principal: str, rule: Rule | None = None) -> Section:
     section = Section("credentials")
+    profile = rule.profile if rule is not None else None
     config_file, credentials_file = aws_file_paths(environ)
     name = selected_profile(environ, profile)
     explicit = bool(profile or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE"))
@@ -279,6 +334,8 @@ def check_credentials(environ: Mapping[str, str], principal: str, profile: str |
             "source": describe(environ, profile),
             "principal": principal,
             "profile": name,
+            "profile_from": "config file" if profile else None,
+            "assumes_role": rule.role_arn if rule is not None else None,
             "profile_found_in": found_in,
             "aws_config_file": config_file,
             "aws_config_file_present": os.path.isfile(config_file),
@@ -384,33 +441,54 @@ def check_fetch(helper: Helper, registry: Registry, settings: Settings, cached_e
 
 # -- the report -----------------------------------------------------------------------------------
 def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str]) -> list[Section]:
+    from docker_credential_ecr.config import EMPTY
     from docker_credential_ecr.helper import Helper
 
     settings = Settings.from_environ(environ)
-    helper = Helper(settings, warn=lambda message: None)
+    config, config_file, config_error = load_config(environ)
+
+    def quiet(message: str) -> None:
+        pass
+
+    helper = Helper(settings, warn=quiet, config=config or EMPTY)
     now = time.time()
-    registry = registries.parse(server_url) if server_url is not None else None
+    resolution = None
+    if server_url is not None:
+        resolution = (config or EMPTY).resolve(server_url)
+        if resolution is None and config is None:  # config unreadable: still explain the host itself
+            parsed = registries.parse(server_url)
+            resolution = Resolution(parsed, parsed.host, None, None) if parsed is not None else None
+    registry = resolution.registry if resolution is not None else None
     principal = helper.principal(registry) if registry is not None else fingerprint(environ)
     sections = []
     if server_url is not None:
-        sections.append(check_registry(server_url, registry))
-    sections.append(check_environment(settings))
-    sections.append(check_docker(environ, registry))
-    sections.append(check_credentials(environ, principal))
+        sections.append(check_registry(server_url, resolution, config))
+    sections.append(check_environment(settings, config, config_file, config_error))
+    sections.append(check_docker(environ, resolution.host if resolution is not None else None))
+    sections.append(check_credentials(environ, principal, resolution.rule if resolution is not None else None))
     cache = check_cache(settings, registry, principal, now)
     sections.append(cache)
     if server_url is None:
         return sections
-    if registry is None or not fetch:
-        skipped = Section("fetch")
-        skipped.skipped = "--no-fetch" if registry is not None else "not an ECR registry"
-        sections.append(skipped)
+    skipped = None
+    if registry is None:
+        skipped = "not an ECR registry"
+    elif config is None:
+        skipped = "the config file is invalid"
+    elif not fetch:
+        skipped = "--no-fetch"
+    if registry is None or skipped is not None:
+        section = Section("fetch")
+        section.skipped = skipped
+        sections.append(section)
         return sections
     entry = cache.facts.get("entry")
     cached_expiry = None
     if isinstance(entry, dict) and entry.get("status") != "expired":
         cached_expiry = now + float(entry["expires_in_seconds"])
-    sections.append(check_fetch(helper, registry, settings, cached_expiry))
+    # The cache is off for the probe: the token (and an assumed role's credentials) stay unwritten.
+    probe = Helper(Settings.from_environ({**environ, "AWS_ECR_DISABLE_CACHE": "1"}), warn=quiet, config=config)
+    sections.append(check_fetch(probe, registry, settings, cached_expiry))
     return sections
 
 
