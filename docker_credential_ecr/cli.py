@@ -34,23 +34,29 @@ COMMANDS = {
 USAGE = f"""\
 Usage: {PROGRAM} <action>
 
-Docker credential helper for Amazon ECR and ECR Public (a drop-in for the Go helper of the same name).
-Docker, skopeo, podman and BuildKit call it through "credHelpers" or "credsStore" in
-~/.docker/config.json; the registry host is read on stdin.
+Docker credential helper for Amazon ECR and ECR Public: a drop-in for the Go
+helper of the same name. Docker, skopeo, podman and BuildKit call it through
+"credHelpers" or "credsStore" in ~/.docker/config.json; the registry host is
+read on stdin.
 
 Protocol actions:
   get        print the credentials for the registry named on stdin
   list       print the registries with cached tokens (no network)
-  store      accepted only with AWS_ECR_IGNORE_CREDS_STORAGE=true (ECR tokens are fetched, not stored)
+  store      accepted only with AWS_ECR_IGNORE_CREDS_STORAGE=true
+             (ECR tokens are fetched, not stored)
   erase      likewise
-  version    print the version
+  version    print the version (also -v, --version)
 
 Commands:
 {chr(10).join(f"  {name:<10} {text}" for name, text in COMMANDS.items())}
 
-Run '{PROGRAM} <command> --help' for a command's options. Environment: AWS_ECR_CACHE_DIR,
-AWS_ECR_DISABLE_CACHE, AWS_ECR_IGNORE_CREDS_STORAGE, AWS_ECR_TIMEOUT, AWS_ECR_LOG_LEVEL,
-DOCKER_CREDENTIAL_ECR_CONFIG, and the AWS SDK's own (AWS_PROFILE, AWS_REGION, ...).
+Run '{PROGRAM} <command> --help' for a command's options,
+'man {PROGRAM}' for everything else.
+
+Environment: AWS_ECR_CACHE_DIR, AWS_ECR_DISABLE_CACHE,
+AWS_ECR_IGNORE_CREDS_STORAGE, AWS_ECR_TIMEOUT, AWS_ECR_LOG_LEVEL,
+AWS_ECR_LOG_FILE, DOCKER_CREDENTIAL_ECR_CONFIG, and the AWS SDK's own
+(AWS_PROFILE, AWS_REGION, ...).
 """
 
 
