@@ -14,7 +14,7 @@ from docker_credential_ecr import registry
 from docker_credential_ecr.cache import Entry, TokenCache, cache_key
 from docker_credential_ecr.commands import cache as command
 from docker_credential_ecr.principal import fingerprint
-from fakeecr import FakeAWS
+from fakeecr import FakeAWS, access_key_for_role
 from support import ECR_HOST, PUBLIC_HOST, WEST_HOST, get_ok, run_helper
 
 PASSWORD = "never-shown-password-0123456789"
@@ -87,6 +87,12 @@ def test_show_without_a_file(cache_env: Path, capsys: pytest.CaptureFixture[str]
         "error": None,
         "problem": None,
         "entries": [],
+        "role_credentials": {
+            "path": str(cache_env / "roles" / "cache.json"),
+            "exists": False,
+            "error": None,
+            "entries": [],
+        },
     }
     assert not cache_env.exists()
 
@@ -262,3 +268,41 @@ def test_show_and_clear_after_real_gets(env: dict[str, str], fake: FakeAWS, cach
     assert (cleared.returncode, cleared.stdout) == (0, f"removed 2 entries from {cache_dir / 'cache.json'}\n")
     get_ok(env, ECR_HOST)
     assert fake.calls() == 3
+
+
+def test_tokens_and_role_credentials_of_a_config_table(
+    env: dict[str, str], fake: FakeAWS, home: Path, cache_dir: Path
+) -> None:
+    role = "arn:aws:iam::123456789012:role/ecr-pull"
+    config = home / ".config" / "docker-credential-ecr" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[[registry]]\nmatch = "{WEST_HOST}"\nrole_arn = "{role}"\n')
+    get_ok(env, WEST_HOST)
+    get_ok(env, ECR_HOST)
+    assert fake.calls("sts:AssumeRole") == 1
+    shown = run_helper(["cache", "show", "--json"], env)
+    text = run_helper(["cache", "show"], env)
+    for proc in (shown, text):
+        assert (proc.returncode, proc.stderr) == (0, "")
+        for secret in [*fake.issued, *fake.issued_secrets, access_key_for_role(role)]:
+            assert secret not in proc.stdout
+    doc = json.loads(shown.stdout)
+    tokens = {e["region"]: e for e in doc["entries"]}
+    assert tokens["us-west-2"]["principal"] != tokens["us-east-1"]["principal"]  # the role is another principal
+    assert tokens["us-west-2"]["current_environment"] is True
+    assert tokens["us-east-1"]["current_environment"] is True
+    roles = doc["role_credentials"]
+    assert roles["path"] == str(cache_dir / "roles" / "cache.json")
+    assert [(r["principal"], r["partition"], r["status"], r["current_environment"]) for r in roles["entries"]] == [
+        (tokens["us-west-2"]["principal"], "aws", "fresh", True)
+    ]
+    assert f"{cache_dir / 'roles' / 'cache.json'}: 1 assumed-role credential\n" in text.stdout
+
+    cleared = run_helper(["cache", "clear"], env)
+    assert (cleared.returncode, cleared.stderr) == (0, "")
+    assert cleared.stdout == (
+        f"removed 2 entries from {cache_dir / 'cache.json'}\n"
+        f"removed 1 assumed-role credential from {cache_dir / 'roles' / 'cache.json'}\n"
+    )
+    get_ok(env, WEST_HOST)
+    assert fake.calls("sts:AssumeRole") == 2

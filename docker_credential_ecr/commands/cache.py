@@ -24,7 +24,7 @@ from docker_credential_ecr.settings import Settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 PROG = "docker-credential-ecr-login cache"
 NO_DIRECTORY = "no cache directory: AWS_ECR_CACHE_DIR must be an absolute path, or unset with HOME set"
@@ -223,30 +223,108 @@ def _path(settings: Settings) -> int:
 
 
 def _clear(settings: Settings) -> int:
+    """Empty the token cache and the assumed-role credentials kept beside it."""
     if settings.cache_dir is None:
         return _error(NO_DIRECTORY)
-    cache = TokenCache(settings.cache_dir)
-    if not os.path.lexists(cache.path):
-        sys.stdout.write(f"no cache file at {cache.path}: nothing to clear\n")
-        return 0
+    status = 0
+    tokens = TokenCache(settings.cache_dir)
+    roles = TokenCache(os.path.join(settings.cache_dir, role_cache_dir()))
+    if not os.path.lexists(tokens.path):
+        sys.stdout.write(f"no cache file at {tokens.path}: nothing to clear\n")
+    for cache, one, many in (
+        (tokens, "entry", "entries"),
+        (roles, "assumed-role credential", "assumed-role credentials"),
+    ):
+        if not os.path.lexists(cache.path):
+            continue
+        try:
+            removed = cache.clear()
+        except CacheError as exc:
+            status = _error(str(exc))
+            continue
+        sys.stdout.write(f"removed {removed} {one if removed == 1 else many} from {cache.path}\n")
+    return status
+
+
+def role_cache_dir() -> str:
+    """Where :mod:`aws` keeps assumed-role credentials, under the cache directory."""
+    from docker_credential_ecr.aws import ROLE_CACHE_DIR
+
+    return ROLE_CACHE_DIR
+
+
+def role_state(settings: Settings, now: float) -> dict[str, object] | None:
+    """The assumed-role credentials cache: its file and entries (whose, partition, times; no key, no secret)."""
+    if settings.cache_dir is None:
+        return None
+    cache = TokenCache(os.path.join(settings.cache_dir, role_cache_dir()))
+    state: dict[str, object] = {"path": cache.path, "exists": os.path.lexists(cache.path), "error": None}
     try:
-        removed = cache.clear()
+        entries = cache.read()
     except CacheError as exc:
-        return _error(str(exc))
-    sys.stdout.write(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {cache.path}\n")
-    return 0
+        state["error"] = str(exc)
+        entries = {}
+    described = []
+    for key, entry in sorted(entries.items()):
+        principal, _, partition = key.rpartition("/sts/")
+        described.append(
+            {
+                "principal": principal or key,
+                "partition": partition if principal else None,
+                "issued_at": iso(entry.issued_at),
+                "expires_at": iso(entry.expires_at),
+                "status": entry_status(entry, now),
+            }
+        )
+    state["entries"] = described
+    return state
+
+
+def current_principals(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    """For a host, the principal this environment (and the config file's tables) would cache it under."""
+    from docker_credential_ecr import config as configs
+    from docker_credential_ecr.errors import ConfigError
+    from docker_credential_ecr.helper import Helper
+
+    quiet = Settings.from_environ({**environ, "AWS_ECR_DISABLE_CACHE": "1"})  # loading writes nothing
+    try:
+        config = configs.load(quiet)
+    except ConfigError:
+        config = configs.EMPTY
+    helper = Helper(quiet, config=config, warn=lambda message: None)
+
+    def principal_for(host: str) -> str | None:
+        resolution = config.resolve(host)
+        return helper.principal(resolution.registry) if resolution is not None else None
+
+    return principal_for
 
 
 def _show(settings: Settings, *, as_json: bool, environ: Mapping[str, str]) -> int:
     now = time.time()
-    state = cache_state(settings, now, current_principal=fingerprint(environ))
+    state = cache_state(settings, now)
+    entries = state["entries"]
+    assert isinstance(entries, list)
+    principal_for = current_principals(environ)
+    mine = {fingerprint(environ)}
+    for facts in entries:
+        hosts = facts["hosts"]
+        assert isinstance(hosts, list)
+        facts["current_environment"] = any(principal_for(h) == facts["principal"] for h in hosts) or (
+            not hosts and facts["principal"] in mine
+        )
+        if facts["current_environment"]:
+            mine.add(str(facts["principal"]))
+    roles = role_state(settings, now) if not state["error"] else None
+    if roles is not None:
+        for facts in roles["entries"]:  # type: ignore[attr-defined]
+            facts["current_environment"] = facts["principal"] in mine
+    state["role_credentials"] = roles
     if as_json:
         sys.stdout.write(json.dumps(state, indent=2) + "\n")
         return 1 if state["error"] else 0
     if state["error"]:
         return _error(str(state["error"]))
-    entries = state["entries"]
-    assert isinstance(entries, list)
     lines = []
     note = "" if state["enabled"] else " (not used by the helper: AWS_ECR_DISABLE_CACHE is set)"
     if not state["exists"]:
@@ -258,8 +336,25 @@ def _show(settings: Settings, *, as_json: bool, environ: Mapping[str, str]) -> i
         lines.append(f"  note: {state['problem']}")
     for facts in entries:
         lines.extend(_entry_lines(facts, now))
+    if roles is not None and (roles["exists"] or roles["error"]):
+        lines.extend(_role_lines(roles))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _role_lines(roles: Mapping[str, object]) -> list[str]:
+    entries = roles["entries"]
+    assert isinstance(entries, list)
+    lines = ["", f"{roles['path']}: {len(entries)} assumed-role credential{'' if len(entries) == 1 else 's'}"]
+    if roles["error"]:
+        lines.append(f"  note: not used: {roles['error']}")
+    for facts in entries:
+        mine = "  (this environment)" if facts.get("current_environment") else ""
+        lines.append(
+            f"  {facts['status']:<8} principal {facts['principal']}{mine}, partition {facts['partition']}, "
+            f"expires {facts['expires_at']}"
+        )
+    return lines
 
 
 def _entry_lines(facts: Mapping[str, object], now: float) -> list[str]:
