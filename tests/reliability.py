@@ -155,8 +155,10 @@ def assert_protocol_answer(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.stdout.endswith("\n"), proc.stdout
     assert proc.stdout.count("\n") == 1, proc.stdout
     line = proc.stdout[:-1]
+    if proc.returncode == 0 and line.startswith(PROGRAM + " ("):  # version
+        return
     if proc.returncode == 0:
-        assert isinstance(json.loads(line), dict) or line.startswith(PROGRAM + " ")
+        assert isinstance(json.loads(line), dict), line
     else:
         assert line in PROTOCOL_ERRORS or line.startswith(f"{PROGRAM}: unknown action: "), line
 
