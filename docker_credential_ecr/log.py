@@ -183,8 +183,10 @@ def _open_handler(path: str) -> Any:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
     handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    # "[name] message", not "name: message": the redaction would take "docker_credential_ecr: x" for
+    # a key (it names a credential) and its value.
     handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        RedactingFormatter("%(asctime)s %(process)d %(levelname)s [%(name)s] %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     )
     return handler
 
@@ -228,7 +230,7 @@ def _patterns() -> list[tuple[Any, str]]:
             # "key": "value", 'key': b'value', key=value, key: value (JSON, reprs, headers, queries)
             (
                 re.compile(
-                    rf"""(["']?[\w-]*(?:{_SECRET_WORDS})[\w-]*["']?\s*[:=]\s*)"""
+                    rf"""(?<![\w.-])(["']?[\w-]*(?:{_SECRET_WORDS})[\w-]*["']?\s*[:=]\s*)"""
                     r"""(?:b?"(?:[^"\\]|\\.)*"|b?'(?:[^'\\]|\\.)*'|[^\s,&;'"}\]<)]+)""",
                     re.IGNORECASE,
                 ),
@@ -247,11 +249,12 @@ def _patterns() -> list[tuple[Any, str]]:
 
 
 def _long_token(match: Any) -> str:
-    # Two of digits, lower and upper case: random tokens always are; words, host names and most
-    # paths are not (a mixed-case path this long is redacted too: better than a leaked key).
+    # Random tokens mix digits, lower and upper case (a 40-character one lacks a class about once in
+    # a thousand; key names catch those in structured text). Words, host names, UUIDs, hex digests
+    # and paths rarely mix all three; a very long run with two classes goes too.
     text: str = match.group(0)
     classes = any(c.isdigit() for c in text) + any(c.islower() for c in text) + any(c.isupper() for c in text)
-    return REDACTED if classes >= 2 else text
+    return REDACTED if classes == 3 or (classes == 2 and len(text) >= 64) else text
 
 
 def redact(text: str) -> str:
