@@ -70,7 +70,7 @@ def default_log_dir(environ: Mapping[str, str], platform: str = sys.platform) ->
 
 def level(settings: Settings, config: Config | None = None) -> str:
     """The effective level name: ``off`` unless the environment or the config turns logging on."""
-    value = (settings.environ.get(LEVEL_ENV) or "").strip().lower()
+    value = settings.log_level  # AWS_ECR_LOG_LEVEL, stripped and lower-cased
     if not value and config is not None:
         value = config.log_level or ""
     value = "warning" if value == "warn" else value
