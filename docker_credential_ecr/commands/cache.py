@@ -187,8 +187,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "clear",
         prog=f"{PROG} clear",
-        help="remove every cached token",
-        description="Remove every entry from the cache file (under the cache lock, atomically).",
+        help="remove every cached token and assumed-role credential",
+        description=(
+            "Remove every entry from the cache file and from the assumed-role credentials beside it "
+            "(under the cache lock, atomically)."
+        ),
     )
     sub.add_parser("path", prog=f"{PROG} path", help="print the cache file's path", description="Print the path.")
     return parser
