@@ -21,7 +21,7 @@ from support import RUN_TIMEOUT, helper_exe, run_helper, sealed_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
 NOT_FOUND = "credentials not found in native keychain"
 # Every line the helper may print on stdout instead of a JSON answer (docker-credential-helpers' texts
@@ -238,39 +238,3 @@ def snapshot(path: Path) -> dict[str, tuple[int, int, int, bytes | str | None]]:
     st = path.lstat()
     found["."] = (st.st_mode, st.st_uid, st.st_mtime_ns, None)
     return found
-
-
-# -- the secrets scan ---------------------------------------------------------------------------------
-
-
-def leaked(secrets: Iterable[str], texts: Iterable[tuple[str, str]], roots: Iterable[Path]) -> list[str]:
-    """Where any of ``secrets`` appears: in a text, or in a file under ``roots`` other than a cache file.
-
-    Only regular files are read (a FIFO a test planted must not hang the scan); a secret is looked for
-    as written and as the base64 ``AWS:<password>`` token it came in.
-    """
-    import base64
-
-    needles = [s for s in secrets if len(s) >= 16]
-    forms = [(s, s.encode()) for s in needles]
-    forms += [(s, base64.b64encode(b"AWS:" + s.encode())) for s in needles]
-    found = []
-    for label, text in texts:
-        data = text.encode("utf-8", "replace")
-        found += [f"stderr of {label}" for _, form in forms if form in data]
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                path = Path(dirpath) / name
-                if name == cachemod.FILE_NAME:
-                    continue
-                try:
-                    if not stat.S_ISREG(path.lstat().st_mode):
-                        continue
-                    data = path.read_bytes()
-                except OSError:
-                    continue
-                found += [str(path) for _, form in forms if form in data]
-    return sorted(set(found))

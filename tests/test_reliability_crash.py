@@ -289,3 +289,8 @@ def test_a_stale_token_survives_a_crash_of_its_refresh(tmp_path: Path, fake: Fak
     assert answer(proc)["Secret"] == cached.password
     assert len(proc.stderr.splitlines()) == 1
     assert "using the cached token" in proc.stderr
+    # The killed writer's temp file (with the token it fetched) lives until the next write sweeps it.
+    assert len(temp_files(cache_file(env).parent)) == 1
+    fake.clear_faults()
+    answer(run(env, "get", CACHED[0], label="refresh after the fault"))
+    assert temp_files(cache_file(env).parent) == []
