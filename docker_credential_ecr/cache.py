@@ -34,6 +34,8 @@ MAX_FILE_BYTES = 4 << 20
 STALE_MARGIN = 60.0
 # Clocks step backwards (NTP, suspended laptops); an entry "issued" far in the future is suspect.
 CLOCK_SKEW = 300.0
+# Times beyond this (about year 5138) are corrupt, not cached tokens.
+_MAX_TIME = 1e11
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # Opening a FIFO for reading blocks until a writer comes: never on the hot path, which has no deadline.
@@ -83,17 +85,27 @@ class Entry:
         issued_at, expires_at, hosts = data.get("issued_at"), data.get("expires_at"), data.get("hosts", [])
         if not (isinstance(username, str) and isinstance(password, str) and username and password):
             return None
-        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in (issued_at, expires_at)):
+        issued, expires = _time(issued_at), _time(expires_at)
+        if issued is None or expires is None:
             return None
         if not (isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)):
             return None
-        return cls(
-            username=username,
-            password=password,
-            issued_at=float(issued_at),  # type: ignore[arg-type]
-            expires_at=float(expires_at),  # type: ignore[arg-type]
-            hosts=tuple(hosts),
-        )
+        return cls(username=username, password=password, issued_at=issued, expires_at=expires, hosts=tuple(hosts))
+
+
+def _time(value: object) -> float | None:
+    """A timestamp read from JSON; None unless a finite number of sane size.
+
+    ``1e999`` reads as inf (an entry fresh for ever), ``10**999`` cannot become a float at all
+    (OverflowError): either is a corrupt file, which must read as a miss, not a crash.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if -_MAX_TIME < number < _MAX_TIME else None  # NaN fails the comparison too
 
 
 def cache_key(principal: str, registry: Registry) -> str:
