@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reliability import NOT_FOUND, PROGRAM, PROTOCOL_ERRORS, assert_protocol_answer, make_env, run
 
+from docker_credential_ecr import cache as cachemod
 from docker_credential_ecr import cli, protocol, registry
 from docker_credential_ecr.aws import Token
 from docker_credential_ecr.errors import HelperError, MissingServerURLError
@@ -185,6 +186,62 @@ def test_answers_are_one_line_of_json_that_round_trips(server_url: str, username
     out = io.StringIO()
     protocol.write_list(out, {server_url: username})
     assert json.loads(out.getvalue()) == {server_url: username}
+
+
+# -- the cache file, as input ---------------------------------------------------------------------
+
+TIMES = st.one_of(st.integers(), st.floats(), st.just(1.7e9), JSON_VALUES)
+ENTRIES = st.fixed_dictionaries(
+    {},
+    optional={
+        "username": st.just("AWS") | JSON_VALUES,
+        "password": st.just("p" * 40) | JSON_VALUES,
+        "issued_at": TIMES,
+        "expires_at": TIMES,
+        "hosts": st.lists(ANY_TEXT, max_size=3) | JSON_VALUES,
+    },
+)
+CACHE_DOCS = st.one_of(
+    st.binary(max_size=400),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {
+            "schema": st.just(cachemod.SCHEMA) | ANY_TEXT,
+            "version": st.just(cachemod.VERSION) | JSON_VALUES,
+            "entries": st.dictionaries(ANY_TEXT, ENTRIES, max_size=3) | JSON_VALUES,
+        }
+    ).map(lambda v: json.dumps(v).encode()),
+)
+
+
+def _doc(issued: str, expires: str) -> bytes:
+    key = "k/ecr/us-east-1//"
+    entry = f'{{"username":"AWS","password":"pw","issued_at":{issued},"expires_at":{expires},"hosts":[]}}'
+    return f'{{"schema":"{cachemod.SCHEMA}","version":{cachemod.VERSION},"entries":{{"{key}":{entry}}}}}'.encode()
+
+
+def test_cache_file_contents_are_never_trusted_blindly(tmp_path: Path) -> None:
+    """Whatever cache.json holds (a crash of another tool, a bit flip), reading it gives sane entries."""
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    path = directory / cachemod.FILE_NAME
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(CACHE_DOCS)
+    @example(_doc("1" + "0" * 400, "1"))  # an integer no float can hold
+    @example(_doc("1.7e9", "1e400"))  # reads as inf: fresh for ever
+    @example(_doc("-1e400", "2e9"))
+    @example(b"[" * 100_000)
+    def prop(data: bytes) -> None:
+        path.write_bytes(data)
+        path.chmod(0o600)
+        for entry in cachemod.TokenCache(str(directory)).read().values():
+            assert entry.username
+            assert entry.password
+            for moment in (entry.issued_at, entry.expires_at):
+                assert abs(moment) < 1e12  # finite and sane: no token fresh for ever
+
+    prop()
 
 
 # -- every action, in process --------------------------------------------------------------------

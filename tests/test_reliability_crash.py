@@ -294,3 +294,41 @@ def test_a_stale_token_survives_a_crash_of_its_refresh(tmp_path: Path, fake: Fak
     fake.clear_faults()
     answer(run(env, "get", CACHED[0], label="refresh after the fault"))
     assert temp_files(cache_file(env).parent) == []
+
+
+def _corruptions(valid: bytes) -> dict[str, bytes]:
+    doc = json.loads(valid)
+    (key,) = doc["entries"]
+    return {
+        "empty": b"",
+        "truncated": valid[: len(valid) // 2],
+        "one-byte-short": valid[:-2],
+        "nul-bytes": b"\0" * 4096,
+        "binary": bytes(range(256)) * 8,
+        "utf-16": valid.decode().encode("utf-16"),
+        "go-helper-format": b'{"Registries":{"%s":{"AuthorizationToken":"x"}}}' % CACHED[0].encode(),
+        "other-version": valid.replace(b'"version": 1', b'"version": 2'),
+        "nested": b"[" * 100_000,
+        "huge": b" " * (5 << 20) + valid,
+        "int-too-big-for-float": valid.replace(
+            json.dumps(doc["entries"][key]["expires_at"]).encode(), b"1" + b"0" * 400
+        ),
+        "infinite-expiry": valid.replace(json.dumps(doc["entries"][key]["expires_at"]).encode(), b"1e400"),
+        "wrong-types": valid.replace(b'"username": "AWS"', b'"username": 7'),
+    }
+
+
+@pytest.mark.slow
+def test_corrupt_cache_file_is_a_silent_miss_and_is_repaired(tmp_path: Path, fake: FakeAWS) -> None:
+    """Anything in cache.json but our document reads as empty: a token is fetched and the file rewritten."""
+    env = make_env(tmp_path, fake)
+    answer(run(env, "get", CACHED[0], fake=fake))
+    valid = cache_file(env).read_bytes()
+    for name, data in _corruptions(valid).items():
+        assert data != valid, name
+        _restore(env, data)
+        proc = run(env, "get", CACHED[0], label=f"corrupt {name}")
+        assert answer(proc)["Secret"] == fake.issued[-1], name  # fetched anew, not read from the junk
+        assert proc.stderr == "", (name, proc.stderr)
+        (entry,) = read_cache(env).values()
+        assert entry.password == fake.issued[-1]
