@@ -27,8 +27,10 @@ The check runs ``cli.main`` in a fresh interpreter of the installed package and 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,21 @@ def test_cache_hit_with_a_profile_imports_nothing_heavy(
     env["AWS_PROFILE"] = "bench"
     warm = get_ok(env)
     modules, stdout = modules_after(["get"], env, workdir, ECR_HOST)
+    assert json.loads(stdout)["Secret"] == warm["Secret"]
+    assert heavy(modules, bare_modules(env, workdir)) == []
+
+
+def test_cache_hit_with_a_config_file_imports_no_toml_parser(
+    env: dict[str, str], fake: FakeAWS, tmp_path: Path, workdir: Path
+) -> None:
+    """The config file's parsed copy is read on a hit: no tomllib (nor typing, datetime) then."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[aliases]\n"registry.example.com" = "{ECR_HOST}"\n')
+    old = time.time() - 60  # a file changed in the last two seconds is parsed every time (config.py)
+    os.utime(config, (old, old))
+    env = {**env, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}
+    warm = get_ok(env, "registry.example.com")
+    modules, stdout = modules_after(["get"], env, workdir, "registry.example.com")
     assert json.loads(stdout)["Secret"] == warm["Secret"]
     assert heavy(modules, bare_modules(env, workdir)) == []
 
