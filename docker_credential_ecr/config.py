@@ -370,9 +370,18 @@ def load(settings: Settings) -> Config:
         if cached is not None:
             return cached
     config = load_file(path)
-    if copy is not None and time.time() - st.st_mtime > RACY_SECONDS:
+    if copy is not None and time.time() - st.st_mtime > RACY_SECONDS and _stamp(path) == stamp:
+        # Stamped with what was read: a file replaced while it was being parsed is parsed again next time.
         _write_copy(copy, {"schema": COPY_SCHEMA, "version": COPY_VERSION, "stamp": stamp, "config": config.to_json()})
     return config
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def load_file(path: str) -> Config:

@@ -376,6 +376,23 @@ def test_parsed_copy_follows_changes(tmp_path: Path) -> None:
     assert configs.load(settings).fallback == "secretservice"
 
 
+def test_a_file_changed_while_parsed_is_not_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_config(tmp_path / "config.toml", 'fallback = "pass"\n')
+    settings = settings_for(tmp_path, path)
+    real_load_file = configs.load_file
+
+    def load_then_edit(name: str) -> configs.Config:
+        loaded = real_load_file(name)
+        write_config(path, 'fallback = "desktop"\n', age=30)  # an editor saves meanwhile
+        return loaded
+
+    monkeypatch.setattr(configs, "load_file", load_then_edit)
+    assert configs.load(settings).fallback == "pass"
+    monkeypatch.setattr(configs, "load_file", real_load_file)
+    assert not (tmp_path / "cache" / "config.json").exists()
+    assert configs.load(settings).fallback == "desktop"
+
+
 def test_a_recent_file_is_not_copied(tmp_path: Path) -> None:
     path = write_config(tmp_path / "config.toml", EXAMPLE, age=0)
     assert configs.load(settings_for(tmp_path, path)).fallback == "desktop"
