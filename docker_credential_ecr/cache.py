@@ -262,13 +262,13 @@ class TokenCache:
         for name in orphans:
             _unlink_quietly(os.path.join(self.directory, name))
 
-    def store(self, key: str, entry: Entry, *, now: float) -> None:
+    def store(self, key: str, entry: Entry, *, now: float, timeout: float = 10.0) -> None:
         def change(entries: dict[str, Entry]) -> None:
             entries[key] = entry
 
-        self.update(change, now=now)
+        self.update(change, now=now, timeout=timeout)
 
-    def add_host(self, key: str, host: str, *, now: float) -> None:
+    def add_host(self, key: str, host: str, *, now: float, timeout: float = 10.0) -> None:
         """Remember that the token under ``key`` was served for ``host`` (for `list`)."""
 
         def change(entries: dict[str, Entry]) -> None:
@@ -276,7 +276,7 @@ class TokenCache:
             if entry is not None and host not in entry.hosts:
                 entry.hosts = (*entry.hosts, host)
 
-        self.update(change, now=now)
+        self.update(change, now=now, timeout=timeout)
 
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""

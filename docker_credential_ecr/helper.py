@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     Fetcher = Callable[[Registry], Token]
 
 PROGRAM = "docker-credential-ecr-login"
+# A hit for a host not yet recorded (for `list`) waits at most this long for the cache-file lock.
+HOST_LOCK_TIMEOUT = 1.0
 
 
 class Helper:
@@ -225,10 +227,10 @@ class Helper:
                 entry = cache.lookup(key)  # another process may have fetched while we waited
                 if entry is not None and entry.is_fresh(self.clock()):
                     if host not in entry.hosts:
-                        self._remember_host(key, host)
+                        self._remember_host(key, host, deadline)
                     return entry
                 entry = self._fetch_entry(registry, previous=entry or cached, host=host)
-                self._store(key, entry)
+                self._store(key, entry, deadline)
                 return entry
         except CacheError as exc:
             self.warn(f"token cache: {exc}; fetching without it")
@@ -250,13 +252,26 @@ class Helper:
             hosts=hosts,
         )
 
-    def _store(self, key: str, entry: Entry) -> None:
-        now = self.clock()
-        self._cache_call(lambda c: c.store(key, entry, now=now))
+    def _store(self, key: str, entry: Entry, deadline: object = None) -> None:
+        """Cache a token just fetched: best effort, in what is left of ``deadline``.
 
-    def _remember_host(self, key: str, host: str) -> None:
-        now = self.clock()
-        self._cache_call(lambda c: c.add_host(key, host, now=now))
+        The token is good whatever happens here: a writer stuck on the cache-file lock (or a slow
+        disk) must not turn it into a timeout, so the wait is cut to the deadline and the deadline
+        itself, should it fire while writing, only costs the caching.
+        """
+        now, timeout = self.clock(), _lock_timeout(deadline, 10.0)
+        try:
+            self._cache_call(lambda c: c.store(key, entry, now=now, timeout=timeout))
+        except DeadlineExceededError:
+            self.warn("token cache: no time left to store the token")
+
+    def _remember_host(self, key: str, host: str, deadline: object = None) -> None:
+        """Record ``host`` for `list`: worth a short wait for the cache-file lock, not a slow hit."""
+        now, timeout = self.clock(), _lock_timeout(deadline, HOST_LOCK_TIMEOUT)
+        try:
+            self._cache_call(lambda c: c.add_host(key, host, now=now, timeout=timeout))
+        except DeadlineExceededError:
+            pass
 
     def list(self) -> dict[str, str]:
         """Registries served from the cache that `get` would still answer from it now. No network."""
@@ -295,6 +310,14 @@ class Helper:
         self._checked_config()
         if not self.settings.ignore_creds_storage:
             raise NotImplementedByHelperError
+
+
+def _lock_timeout(deadline: object, longest: float) -> float:
+    """How long to wait for the cache-file lock: ``longest``, cut to what is left of ``deadline``."""
+    remaining = getattr(deadline, "remaining", None)
+    if remaining is None:
+        return longest
+    return max(0.05, min(longest, float(remaining()) - 0.25))
 
 
 def _stderr_line(message: str) -> None:
