@@ -332,3 +332,46 @@ def test_corrupt_cache_file_is_a_silent_miss_and_is_repaired(tmp_path: Path, fak
         assert proc.stderr == "", (name, proc.stderr)
         (entry,) = read_cache(env).values()
         assert entry.password == fake.issued[-1]
+
+
+@pytest.mark.slow
+def test_a_writer_stopped_mid_write_holds_up_no_one(tmp_path: Path, fake: FakeAWS) -> None:
+    """SIGSTOP a writer while it holds the cache-file lock (a hung process): hits stay instant, a hit that
+    records a host waits at most a second, a miss still answers inside its deadline; SIGCONT and it
+    answers too."""
+    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="4")
+    _warm(env, fake)
+    slow = _shim_env(tmp_path, env, CRASH_CHUNK="256", CRASH_PAUSE="0.1")
+    writer = spawn(slow, "get", NEW_REGION.encode())
+    for _ in range(300):  # until it is writing its temp file, under the lock
+        if temp_files(cache_file(env).parent):
+            break
+        time.sleep(0.02)
+    writer.send_signal(signal.SIGSTOP)
+    try:
+        assert temp_files(cache_file(env).parent), "the writer never reached its write"
+        timings = {}
+        for name, host, bound in (
+            ("hit", CACHED[1], 1.5),
+            ("hit, new host", NEW_ACCOUNT, 1.0 + 1.5),
+            ("miss", "123456789012.dkr.ecr.sa-east-1.amazonaws.com", 4 + 2.5),
+        ):
+            started = time.monotonic()
+            proc = run(env, "get", host, label=f"beside a stopped writer: {name}")
+            timings[name] = time.monotonic() - started
+            answer(proc)
+            assert len(proc.stderr.splitlines()) <= 1, proc.stderr
+            assert timings[name] < bound, timings
+            check_document(cache_file(env).read_bytes())
+    finally:
+        writer.send_signal(signal.SIGCONT)
+    print("beside a stopped writer:", {k: round(v, 2) for k, v in timings.items()})
+    done = finish(writer, slow)
+    # Its 4 s deadline ran out while it was stopped: it still answers with the token it fetched, and
+    # leaves the old file whole (the deadline cost only the caching).
+    assert answer(done)["Secret"] in fake.issued
+    assert len(done.stderr.splitlines()) <= 1, done.stderr
+    check_document(cache_file(env).read_bytes())
+    assert temp_files(cache_file(env).parent) == []
+    answer(run(env, "get", NEW_REGION, label="after the stopped writer"))
+    assert _key(env, NEW_REGION) in read_cache(env)
