@@ -850,10 +850,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.cold_pairs, args.rounds, args.hits = 8, 5, 1, 3
-    for tool in ("openssl", GO_HELPER):
+    for tool in ("openssl", GO_HELPER, TIME):
         if not shutil.which(tool):
-            print(f"needs {tool} (Debian: openssl, amazon-ecr-credential-helper)", file=sys.stderr)
+            print(f"needs {tool} (Debian packages: openssl, amazon-ecr-credential-helper, time)", file=sys.stderr)
             return 1
+    if args.pairs < 30 and not args.quick:
+        print(f"note: --pairs {args.pairs} is below the 30 rounds the budget asks for", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     venv = args.venv
     started = time.monotonic()
