@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import platformdirs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from docker_credential_ecr import config as configs
 from docker_credential_ecr.aws import Token
@@ -615,3 +619,71 @@ def test_bad_config_end_to_end(env: dict[str, str], home: Path, fake: FakeAWS) -
     )
     assert stored.returncode == 1
     assert stored.stdout == f"{path}:3: [[registry]] #1: profile must be a string, not an array\n"
+
+
+def test_a_hit_with_a_config_stays_on_the_stdlib_floor(env: dict[str, str], home: Path, fake: FakeAWS) -> None:
+    """With the parsed copy current, a hit reads no TOML: no tomllib, json, re, logging or subprocess."""
+    use_config(
+        env,
+        home,
+        f'fallback = "pass"\n[[registry]]\nmatch = "*.dkr.ecr.*.amazonaws.com"\n[aliases]\n"{MIRROR}" = "{ECR_HOST}"\n',
+    )
+    get_ok(env, MIRROR)  # miss: parses the file, writes the copy
+    get_ok(env, ECR_HOST)  # a hit, but a new host for `list`: written down under the cache lock
+    heavy = ("tomllib", "tomli", "json", "re", "fnmatch", "logging", "subprocess", "filelock", "platformdirs", "typing")
+    code = (
+        "import sys; from docker_credential_ecr.cli import main; sys.argv = ['x', 'get']; status = main(); "
+        f"sys.stderr.write(repr((status, sorted(m for m in {heavy!r} if m in sys.modules))))"
+    )
+    for url in (MIRROR, ECR_HOST):
+        proc = subprocess.run(
+            [sys.executable, "-c", code], input=url.encode(), env=env, capture_output=True, check=False, timeout=60
+        )
+        assert proc.stderr.decode() == "(0, [])"
+    assert fake.calls("ecr") == 1
+
+
+# -- globs without re -----------------------------------------------------------------------------------
+_GLOB_ATOMS = st.one_of(
+    st.sampled_from(list("abcz019.-")),
+    st.just("*"),
+    st.just("?"),
+    st.builds(
+        lambda negate, items: "[" + ("!" if negate else "") + "".join(items) + "]",
+        st.booleans(),
+        st.lists(
+            st.one_of(
+                st.sampled_from(list("abcz019.")),
+                st.tuples(st.sampled_from("ab0"), st.sampled_from("cz9")).map(lambda r: f"{r[0]}-{r[1]}"),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pattern=st.lists(_GLOB_ATOMS, max_size=8).map("".join),
+    text=st.text(alphabet="abcz019.-xy", max_size=12),
+)
+def test_glob_match_equals_fnmatch(pattern: str, text: str) -> None:
+    assert configs.glob_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "expected"),
+    [
+        ("*.dkr.ecr.eu-*.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", True),
+        ("*.dkr.ecr.eu-*.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com", False),
+        ("1234567890[0-1][!3].*", "123456789012.dkr.ecr.us-east-1.amazonaws.com", True),
+        ("*", "public.ecr.aws", True),
+        ("public.ecr.aw?", "public.ecr.aws", True),
+        ("[", "[", True),
+        ("*[", "a", False),
+    ],
+)
+def test_glob_match_examples(pattern: str, host: str, expected: bool) -> None:
+    assert configs.glob_match(pattern, host) is expected
+    assert fnmatch.fnmatchcase(host, pattern) is expected
