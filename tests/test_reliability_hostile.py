@@ -211,3 +211,49 @@ def test_symlinked_parent_of_the_cache_dir_is_fine(stage: Stage, tmp_path: Path)
     answer(run(env, "get", HOST))
     assert stage.fake.calls() == calls
     assert cache_file(env).is_file()
+
+
+def _config_with_role(stage: Stage, tmp_path: Path) -> None:
+    """A helper config file (old enough for its parsed copy to be kept) assuming a role for HOST."""
+    config = tmp_path / "helper.toml"
+    config.write_text('[[registry]]\nmatch = "123456789012"\nrole_arn = "arn:aws:iam::123456789012:role/pull"\n')
+    old = time.time() - 60
+    os.utime(config, (old, old))
+    stage.env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.parametrize(
+    "case", ["cache-dir-symlink-to-other-user", "cache-dir-owned-by-other-user", "cache-dir-mode-0777"]
+)
+def test_config_copy_and_role_credentials_never_land_in_a_refused_directory(
+    stage: Stage, tmp_path: Path, case: str
+) -> None:
+    """The parsed config copy and the assumed role's credentials follow the token cache's rules."""
+    _config_with_role(stage, tmp_path)
+    REFUSED[case][0](stage)
+    before_victim = snapshot(stage.victim_dir)
+    before_cache = snapshot(stage.cache) if not stage.cache.is_symlink() else None
+    assumed = stage.fake.calls("sts:AssumeRole")
+    for _ in range(2):
+        proc = run(stage.env, "get", HOST, fake=stage.fake, label=f"hostile with role {case}")
+        assert answer(proc)["Secret"] == stage.fake.issued[-1]
+        assert len(stderr_lines(proc)) == 1
+    assert stage.fake.calls("sts:AssumeRole") == assumed + 2  # no role credentials kept anywhere
+    assert snapshot(stage.victim_dir) == before_victim
+    if before_cache is not None:
+        assert snapshot(stage.cache) == before_cache
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_roles_directory_symlink_is_not_written_through(stage: Stage, tmp_path: Path) -> None:
+    _config_with_role(stage, tmp_path)
+    stage.cache.mkdir(mode=0o700)
+    (stage.cache / "roles").symlink_to(stage.victim_dir)
+    before = snapshot(stage.victim_dir)
+    for _ in range(2):
+        stage.file.unlink(missing_ok=True)  # a miss each time, so the role is needed
+        answer(run(stage.env, "get", HOST, fake=stage.fake, label="roles symlink"))
+    assert stage.fake.calls("sts:AssumeRole") == 2
+    assert snapshot(stage.victim_dir) == before
+    assert (stage.cache / "roles").is_symlink()
