@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tlsproxy import TLSProxy  # the proxy lives beside this script, not in a package
+from tlsproxy import TLSProxy, ca_bundle, make_certificate  # beside this script, not in a package
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = REPO / "tests" / "fakeecr.py"
@@ -211,6 +211,11 @@ class Tools:
         self.go = GO_HELPER
         self.ours_plain = str(venv / "bin" / "docker-credential-ecr-login-plain-launcher")
 
+    def default_ca_bundle(self) -> str:
+        """The CA bundle botocore verifies AWS with (certifi's, or botocore's own copy)."""
+        code = "from botocore.httpsession import get_cert_path; print(get_cert_path(True))"
+        return subprocess.run([self.python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
     def write_plain_launcher(self) -> None:
         """Our helper behind a launcher that does not import ``re``.
 
@@ -285,12 +290,18 @@ def machine() -> Json:
 
 
 class Homes:
-    """A fresh HOME, cache directories and environment per (case, tool), sealed from the machine's."""
+    """A fresh HOME, cache directories and environment per (case, tool), sealed from the machine's.
 
-    def __init__(self, root: Path, fakes: dict[str, Fake], proxy: TLSProxy) -> None:
+    Each tool reaches its own fake through its own TLS proxy, as it would reach AWS (HTTPS_PROXY,
+    AWS_CA_BUNDLE); with ``direct``, ours and awscli use ``AWS_ENDPOINT_URL_*`` over plain HTTP instead
+    (no TLS: cheaper than real life), and only the Go helper, which cannot, uses its proxy.
+    """
+
+    def __init__(self, root: Path, fakes: dict[str, Fake], proxies: dict[str, TLSProxy], *, direct: bool) -> None:
         self.root = root
         self.fakes = fakes
-        self.proxy = proxy
+        self.proxies = proxies
+        self.direct = direct
 
     def make(self, case: str, tool: str, source: str) -> dict[str, str]:
         home = self.root / case / tool / "home"
@@ -308,8 +319,8 @@ class Homes:
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ECR_CACHE_DIR": str(home.parent / "ecr-cache"),
         }
-        if tool == "go":
-            env.update(self.proxy.env())
+        if tool == "go" or not self.direct:
+            env.update(self.proxies[tool].env())
         else:
             for name in ("", "_ECR", "_ECR_PUBLIC", "_STS", "_SSO"):
                 env[f"AWS_ENDPOINT_URL{name}"] = fake.url
@@ -453,7 +464,7 @@ def memory(
 
 
 class Bench:
-    def __init__(self, tools: Tools, root: Path, pairs: int, cold_pairs: int, rounds: int) -> None:
+    def __init__(self, tools: Tools, root: Path, pairs: int, cold_pairs: int, rounds: int, *, direct: bool) -> None:
         self.tools = tools
         self.root = root
         self.pairs = pairs
@@ -461,11 +472,22 @@ class Bench:
         self.rounds = rounds
         self.runner = Runner(root)
         self.fakes = {tool: Fake(tool, root) for tool in ("ours", "go", "aws")}
-        self.proxy = TLSProxy(self.fakes["go"].url, root / "proxy").__enter__()
-        self.homes = Homes(root, self.fakes, self.proxy)
+        cert, key = make_certificate(root / "proxy")
+        bundle = ca_bundle(cert, Path(tools.default_ca_bundle()), root / "proxy" / "ca-bundle.pem")
+        # botocore verifies AWS against certifi's ~150 roots, so ours and awscli get those plus the proxy's
+        # certificate. Go would load the system roots on its first handshake (none on a hit), but with
+        # AWS_CA_BUNDLE set its SDK reads the bundle on every run, hits included: it gets the one
+        # certificate, the least it can be given (its cold runs skip parsing ~150 roots: a little
+        # optimistic for Go).
+        self.proxies = {
+            tool: TLSProxy(fake.url, cert, key, cert if tool == "go" else bundle).__enter__()
+            for tool, fake in self.fakes.items()
+        }
+        self.homes = Homes(root, self.fakes, self.proxies, direct=direct)
 
     def close(self) -> None:
-        self.proxy.__exit__(None, None, None)
+        for proxy in self.proxies.values():
+            proxy.__exit__(None, None, None)
         for fake in self.fakes.values():
             fake.stop()
         self.runner.close()
@@ -738,6 +760,9 @@ def report(results: Json) -> str:
         f"boto3 {v['boto3']}, botocore {v['botocore']}, {v['aws --version']}; Go helper: {v['go helper']} "
         f"(Debian amazon-ecr-credential-helper {v['go helper debian package']}).",
         "Medians of interleaved runs; a ratio is the median of per-pair ratios. Calls are counted by the fakes.",
+        "Every tool reaches its fake through a loopback TLS proxy (HTTPS_PROXY, AWS_CA_BUNDLE), as it would AWS."
+        if not results.get("direct")
+        else "--direct: ours and awscli call their fakes over plain HTTP (AWS_ENDPOINT_URL_*); Go through TLS.",
         "",
         "| case | target | ours | reference | ratio | Go helper | result |",
         "|---|---|---|---|---|---|---|",
@@ -847,6 +872,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-venv", action="store_true", help="keep the venv's dependencies, reinstall ours")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the bench venv")
     parser.add_argument("--quick", action="store_true", help="few runs, to check the harness (not for figures)")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="ours and awscli call their fakes over plain HTTP via AWS_ENDPOINT_URL_* (no TLS); Go always uses TLS",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.cold_pairs, args.rounds, args.hits = 8, 5, 1, 3
@@ -861,9 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"building the bench venv at {venv} ...", file=sys.stderr)
     tools = build_venv(venv, args.python, reuse=args.reuse_venv)
-    results: Json = {"machine": machine(), "versions": versions(tools), "notes": []}
+    results: Json = {"machine": machine(), "versions": versions(tools), "notes": [], "direct": args.direct}
     with tempfile.TemporaryDirectory(prefix="ecr-bench-") as tmp:
-        bench = Bench(tools, Path(tmp), args.pairs, args.cold_pairs, args.rounds)
+        bench = Bench(tools, Path(tmp), args.pairs, args.cold_pairs, args.rounds, direct=args.direct)
         try:
             steps = [
                 ("hit_static", lambda: bench.hit("hit-static", "static")),

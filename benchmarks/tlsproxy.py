@@ -1,4 +1,4 @@
-"""A loopback HTTPS proxy that lets the Go helper talk to the local fake AWS endpoint.
+"""A loopback HTTPS proxy in front of the local fake AWS endpoint, for the Go helper and the others.
 
 The Go helper (Debian's amazon-ecr-credential-helper 0.6.0) predates the SDK's service-specific
 endpoint variables: it ignores ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_ECR`` and always calls
@@ -8,7 +8,10 @@ with 0.6.0: "certificate signed by unknown authority"), so this proxy accepts it
 ``CONNECT``, answers the TLS handshake with a throwaway self-signed certificate for those names, and
 replays each HTTP request it reads to the fake over plain HTTP on 127.0.0.1. Whatever host the client
 asked for, the request goes to the fake and nowhere else. Loopback endpoints (container credentials,
-instance metadata) are never proxied by Go, so those reach the fake directly.
+instance metadata) are not proxied (``NO_PROXY``), so those reach the fake directly.
+
+botocore honours the same two variables, so by default the benchmark sends every tool this way:
+each pays for TLS as it would against AWS, and none gets an ``AWS_ENDPOINT_URL`` shortcut.
 
 Standard library only, plus the ``openssl`` command to make the certificate.
 """
@@ -180,16 +183,16 @@ class _SocketLines:
 
 
 class TLSProxy:
-    """``with TLSProxy(fake_url, workdir) as proxy:`` then give Go ``proxy.env()``."""
+    """``with TLSProxy(fake_url, cert, key, ca_bundle) as proxy:`` then give a client ``proxy.env()``."""
 
-    def __init__(self, upstream_url: str, workdir: Path) -> None:
+    def __init__(self, upstream_url: str, cert: Path, key: Path, ca_bundle: Path) -> None:
         parts = urlsplit(upstream_url)
         if parts.hostname not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
             raise ValueError(f"the proxy forwards to a loopback fake only, not {upstream_url}")
         self.upstream = (parts.hostname, parts.port)
-        self.cert, self.key = make_certificate(workdir)
+        self.ca_bundle = ca_bundle
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
+        context.load_cert_chain(cert, key)
         self._server = _Server(self.upstream, context)
         self._thread = threading.Thread(target=self._server.serve_forever, name="tlsproxy", daemon=True)
 
@@ -213,5 +216,12 @@ class TLSProxy:
             return self._server.requests
 
     def env(self) -> dict[str, str]:
-        """What a Go client needs to reach the fake through this proxy."""
-        return {"HTTPS_PROXY": self.url, "https_proxy": self.url, "AWS_CA_BUNDLE": str(self.cert)}
+        """What an AWS SDK client (Go or botocore) needs to reach the fake through this proxy."""
+        return {"HTTPS_PROXY": self.url, "https_proxy": self.url, "AWS_CA_BUNDLE": str(self.ca_bundle)}
+
+
+def ca_bundle(cert: Path, system_bundle: Path, out: Path) -> Path:
+    """The clients' usual CA bundle plus the proxy's certificate, so that verifying the proxy costs
+    what verifying AWS would (loading ~150 roots), not the load of a one-certificate file."""
+    out.write_bytes(system_bundle.read_bytes() + b"\n" + cert.read_bytes())
+    return out
