@@ -13,8 +13,9 @@ fails there. Without root or unshare, ``--isolate`` says so and falls back to ``
 
 Checks: version / -v / --version; --help; every command's --help; a cold ``get`` (one ECR call), a
 cache hit (no call), ``list``; ECR Public; an assume-role profile (STS) and an SSO profile (the
-service models a trimmed bundle must keep); a host that is not ECR; ``store`` refused; the kubelet
-provider answering from the cache. Exit 0 when all pass, 1 otherwise; one line per check.
+service models a trimmed bundle must keep); a host that is not ECR; ``store`` refused; ``doctor``,
+``cache show`` and ``configure`` (every region from botocore's endpoint data, the account from STS);
+the kubelet provider answering from the cache. Exit 0 when all pass, 1 otherwise; one line per check.
 
 The harness itself runs under Python (it uses the fake's control plane); the program under test
 never sees it.
@@ -218,6 +219,23 @@ def check_errors(r: Runner, exe: str, fake: FakeAWSClient) -> str:
     return "get of a non-ECR host, store: the protocol's error texts, exit 1"
 
 
+def check_commands(r: Runner, exe: str, fake: FakeAWSClient) -> str:
+    """The commands run, not only their --help: imports by name and botocore data a bundle must keep."""
+    before = fake.calls("sts:GetCallerIdentity")
+    runs = {
+        "doctor": ["doctor", HOST],
+        "cache show": ["cache", "show"],
+        "configure --all-regions": ["configure", "--dry-run", "--account", "123456789012", "--all-regions"],
+        "configure (account from STS)": ["configure", "--dry-run", "--region", "eu-west-1"],
+    }
+    for what, args in runs.items():
+        proc = r.run(exe, args)
+        crashed = "Traceback" in proc.stdout + proc.stderr or "internal error" in proc.stderr
+        expect(proc.returncode == 0 and not crashed, what, proc)
+    expect(fake.calls("sts:GetCallerIdentity") == before + 1, "configure asked STS for the account")
+    return f"commands run: {', '.join(runs)}"
+
+
 def check_provider(r: Runner, provider: str, fake: FakeAWSClient) -> str:
     before = fake.calls("*")
     request = {"apiVersion": "credentialprovider.kubelet.k8s.io/v1", "kind": "CredentialProviderRequest"}
@@ -250,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: check_assume_role(r, exe, fake),
         lambda: check_sso(r, exe, fake),
         lambda: check_errors(r, exe, fake),
+        lambda: check_commands(r, exe, fake),
     ]
     if args.provider:
         checks.append(lambda: check_provider(r, args.provider, fake))

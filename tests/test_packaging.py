@@ -234,4 +234,4 @@ def test_smoke_harness_passes_on_the_installed_console_scripts(fake: FakeAWS) ->
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("  ok  ") == 8, proc.stdout
+    assert proc.stdout.count("  ok  ") == 9, proc.stdout
