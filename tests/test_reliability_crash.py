@@ -195,6 +195,7 @@ def test_sigkill_at_every_write_step_leaves_old_or_new_file(tmp_path: Path, fake
         answer(run(env, "get", CACHED[n % len(CACHED)], label="hit after a crash"))
         assert fake.calls() == calls
 
+    print(f"SIGKILL during a write ({target}): {outcomes} of {len(steps)} steps: {', '.join(steps)}")
     assert outcomes["old"] > 0, outcomes
     assert outcomes["new"] > 0, outcomes
     assert outcomes["temp-left"] > 0, outcomes
@@ -242,6 +243,7 @@ def test_readers_never_see_half_a_file_while_writers_are_killed_at_random(tmp_pa
         assert [r.region for r in fake.requests if r.op == "ecr"].count("us-east-1") == 1, "a reader fetched"
         answer(run(env, "get", NEW_REGION, fake=fake, label=f"after round {round_}"))
         assert temp_files(cache_file(env).parent) == []
+    print(f"SIGKILL at random moments: {kills} writers killed of 5, {reads} concurrent reads, all whole")
     assert kills >= 3, (kills, reads)
     assert reads >= 15, (kills, reads)
 

@@ -67,6 +67,7 @@ def test_transient_fault_is_absorbed_by_retries(tmp_path: Path, fake: FakeAWS, n
     started = time.monotonic()
     proc = run(env, "get", HOST, fake=fake, label=f"transient {name}")
     elapsed = time.monotonic() - started
+    print(f"transient fault {name}: token in {elapsed:.2f} s after {fake.calls('ecr')} calls")
     assert answer(proc)["Secret"] == fake.issued[-1]
     assert proc.stderr == ""
     assert fake.calls("ecr") == calls
@@ -110,6 +111,7 @@ def test_lasting_fault_answers_in_time_with_stale_token_or_not_found(tmp_path: P
     results = {state: finish(p, envs[state], timeout=timeout + 30) for state, p in procs.items()}
     elapsed = time.monotonic() - started
 
+    print(f"lasting fault {name}: 4 processes answered in {elapsed:.2f} s (AWS_ECR_TIMEOUT={timeout})")
     assert elapsed < timeout + SLACK, f"{name}: {elapsed:.1f} s for a {timeout} s deadline"
     stale = results["stale"]
     assert answer(stale)["Secret"] == f"cached-password-stale-{name}-0123456789"
