@@ -224,7 +224,8 @@ class TokenCache:
                 raise CacheError(f"lock directory {locks} is not a directory (a symlink or a file)")
             _check_private(st, "lock directory", locks)
         except OSError as exc:
-            raise CacheError(f"cache directory {self.directory} cannot be created: {exc.strerror or exc}") from None
+            # The directory may exist: what failed may be creating locks/ or a lock file in it.
+            raise CacheError(f"cache directory {self.directory} is not writable: {exc.strerror or exc}") from None
 
     def lock(self, name: str, timeout: float) -> AbstractContextManager[object]:
         """An inter-process lock named ``name`` (a cache key or "file"); raises CacheError on timeout."""
