@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -895,7 +896,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ecr-bench-") as tmp:
         bench = Bench(tools, Path(tmp), args.pairs, args.cold_pairs, args.rounds, direct=args.direct)
         try:
-            steps = [
+            steps: list[tuple[str, Callable[[], Any]]] = [
                 ("hit_static", lambda: bench.hit("hit-static", "static")),
                 ("hit_container", bench.container_hits),
                 ("go_list", bench.go_list),
