@@ -45,9 +45,10 @@ if TYPE_CHECKING:
     from docker_credential_ecr.registry import Registry
 
 ECR_PUBLIC_REGION = "us-east-1"
-# Each attempt is bounded by these; three attempts (botocore "standard" retries: throttling, 5xx,
-# connection errors) stay well inside the helper's overall deadline, which also bounds credential
-# providers (STS, SSO, IMDS) whose own timeouts we cannot set.
+# Each attempt is bounded by these; three attempts in all (botocore "standard" retries: throttling,
+# 5xx, connection errors; ``total_max_attempts`` counts the first request, botocore's ``max_attempts``
+# would count only the retries) stay well inside the helper's overall deadline, which also bounds
+# credential providers (STS, SSO, IMDS) whose own timeouts we cannot set.
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 6.0
 MAX_ATTEMPTS = 3
@@ -92,7 +93,7 @@ def make_client(registry: Registry, session: botocore.session.Session, environ: 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         use_fips_endpoint=registry.fips and not overridden,
         use_dualstack_endpoint=registry.dualstack and not overridden,
     )
@@ -257,7 +258,7 @@ def assume_role(
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
-            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
             use_fips_endpoint=registry.fips and not _sts_endpoint_overridden(environ),
         )
         client: Any = session.create_client("sts", region_name=region, config=config)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.aws import Token
     from docker_credential_ecr.config import Config, Resolution, Rule
+    from docker_credential_ecr.deadline import Deadline
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.settings import Settings
 
@@ -201,7 +202,7 @@ class Helper:
                 except TokenFetchError as exc:
                     failure = str(exc)
         except DeadlineExceededError as exc:
-            failure = f"{registry.service} in {registry.region}: no token in time ({exc}); check the network and proxy"
+            failure = timeout_line(registry, exc)
         latest = self._cache_call(lambda c: c.lookup(key)) or cached
         if latest is not None and latest.is_usable(self.clock()):
             minutes = int((latest.expires_at - self.clock()) // 60)
@@ -211,12 +212,8 @@ class Helper:
         raise CredentialsNotFoundError(failure)
 
     def _refresh_locked(
-        self, registry: Registry, key: str, cached: Entry | None, deadline: object, host: str | None = None
+        self, registry: Registry, key: str, cached: Entry | None, deadline: Deadline, host: str
     ) -> Entry:
-        from docker_credential_ecr.deadline import Deadline
-
-        assert isinstance(deadline, Deadline)
-        host = host or registry.host
         cache = self._cache
         if cache is None:
             return self._fetch_entry(registry, host=host)
@@ -252,7 +249,7 @@ class Helper:
             hosts=hosts,
         )
 
-    def _store(self, key: str, entry: Entry, deadline: object = None) -> None:
+    def _store(self, key: str, entry: Entry, deadline: Deadline) -> None:
         """Cache a token just fetched: best effort, in what is left of ``deadline``.
 
         The token is good whatever happens here: a writer stuck on the cache-file lock (or a slow
@@ -265,7 +262,7 @@ class Helper:
         except DeadlineExceededError:
             self.warn("token cache: no time left to store the token")
 
-    def _remember_host(self, key: str, host: str, deadline: object = None) -> None:
+    def _remember_host(self, key: str, host: str, deadline: Deadline | None = None) -> None:
         """Record ``host`` for `list`: worth a short wait for the cache-file lock, not a slow hit."""
         now, timeout = self.clock(), _lock_timeout(deadline, HOST_LOCK_TIMEOUT)
         try:
@@ -312,12 +309,17 @@ class Helper:
             raise NotImplementedByHelperError
 
 
-def _lock_timeout(deadline: object, longest: float) -> float:
+def timeout_line(registry: Registry, exc: DeadlineExceededError) -> str:
+    """The stderr line for a `get` that ran out of time (``AWS_ECR_TIMEOUT``)."""
+    where = "ECR Public" if registry.service == "ecr-public" else f"ECR ({registry.region})"
+    return f"{where}: no token in time ({exc}; AWS_ECR_TIMEOUT); check the network and proxy"
+
+
+def _lock_timeout(deadline: Deadline | None, longest: float) -> float:
     """How long to wait for the cache-file lock: ``longest``, cut to what is left of ``deadline``."""
-    remaining = getattr(deadline, "remaining", None)
-    if remaining is None:
+    if deadline is None:
         return longest
-    return max(0.05, min(longest, float(remaining()) - 0.25))
+    return max(0.05, min(longest, deadline.remaining() - 0.25))
 
 
 def _stderr_line(message: str) -> None:

@@ -383,7 +383,7 @@ def _assume_role(registry: Registry, identity: WebIdentity, environ: Mapping[str
         signature_version=botocore.UNSIGNED,  # the token is the credential: no node credentials resolved or sent
         connect_timeout=aws.CONNECT_TIMEOUT,
         read_timeout=aws.READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": aws.MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": aws.MAX_ATTEMPTS},
         use_fips_endpoint=registry.fips and not overridden,
     )
     # STS of the registry's own region: a role in aws-cn or aws-us-gov is assumed in its partition.

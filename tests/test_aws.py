@@ -140,6 +140,13 @@ def test_throttling_is_retried(fake: FakeAWS, environ: dict[str, str]) -> None:
     assert fake.calls("ecr") == 3
 
 
+def test_a_lasting_fault_costs_three_attempts_in_all(fake: FakeAWS, environ: dict[str, str]) -> None:
+    fake.add_fault("ecr", "server-error", times=None)
+    with pytest.raises(TokenFetchError, match="ServerException"):
+        aws.fetch_token(reg("123456789012.dkr.ecr.us-east-1.amazonaws.com"), environ=environ)
+    assert fake.calls("ecr") == aws.MAX_ATTEMPTS == 3
+
+
 def test_no_expiry_assumes_an_hour(fake: FakeAWS, environ: dict[str, str]) -> None:
     fake.add_fault("ecr", "no-expiry")
     token = aws.fetch_token(reg("123456789012.dkr.ecr.us-east-1.amazonaws.com"), environ=environ)

@@ -196,7 +196,7 @@ def test_a_silent_endpoint_is_cut_off_by_the_timeout(env: dict[str, str], fake: 
     assert time.monotonic() - started < 15
     assert status == 1
     fetch = sections["fetch"]
-    assert "ecr in us-east-1: no token in time (gave up after 2 s; AWS_ECR_TIMEOUT)" in str(fetch["error"])
+    assert "ECR (us-east-1): no token in time (gave up after 2 s; AWS_ECR_TIMEOUT)" in str(fetch["error"])
     assert 1900 <= int(fetch["elapsed_ms"]) < 10000  # type: ignore[call-overload]
 
 

@@ -95,7 +95,9 @@ def test_silent_endpoint_is_cut_off_by_the_timeout(env: dict[str, str], fake: Fa
     started = time.monotonic()
     line = failing_get({**env, "AWS_ECR_TIMEOUT": "1.5"}, fake)
     assert time.monotonic() - started < 15
-    assert line == "ecr in us-east-1: no token in time (gave up after 1.5 s); check the network and proxy"
+    assert (
+        line == "ECR (us-east-1): no token in time (gave up after 1.5 s; AWS_ECR_TIMEOUT); check the network and proxy"
+    )
 
 
 def test_no_credentials_at_all_says_where_it_looked(env: dict[str, str], fake: FakeAWS) -> None:

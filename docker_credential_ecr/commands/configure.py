@@ -94,7 +94,11 @@ def caller_account(session: Any, region: str) -> str:
 
     from docker_credential_ecr.aws import CONNECT_TIMEOUT, READ_TIMEOUT
 
-    config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 2})
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
     try:
         client = session.create_client("sts", region_name=region, config=config)
         account = client.get_caller_identity().get("Account")

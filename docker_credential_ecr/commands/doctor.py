@@ -34,6 +34,7 @@ from docker_credential_ecr import registry as registries
 from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso, relative
 from docker_credential_ecr.config import Resolution
 from docker_credential_ecr.errors import CacheError, ConfigError, DeadlineExceededError, TokenFetchError
+from docker_credential_ecr.helper import timeout_line
 from docker_credential_ecr.principal import (
     SECRET_KEYS,
     aws_file_paths,
@@ -409,10 +410,7 @@ def check_fetch(helper: Helper, registry: Registry, settings: Settings, cached_e
     except TokenFetchError as exc:
         error = str(exc)
     except DeadlineExceededError as exc:
-        error = (
-            f"{registry.service} in {registry.region}: no token in time ({exc}; AWS_ECR_TIMEOUT); "
-            "check the network and proxy"
-        )
+        error = timeout_line(registry, exc)
     except Exception as exc:  # a bug: `get` would answer not-found; say what it was
         error = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
     elapsed = time.monotonic() - started
