@@ -95,8 +95,10 @@ def test_man_page_is_generated_from_its_source_and_the_code() -> None:
         timeout=120,
         check=False,
     )
+    if proc.returncode == 3:
+        pytest.skip(proc.stderr.strip())
     assert proc.returncode == 0, proc.stderr
-    assert f'"docker-credential-ecr {__version__}"' in man_text().splitlines()[1]
+    assert f'"docker-credential-ecr {__version__}"' in man_text().splitlines()[2]
 
 
 def test_man_page_documents_every_action_command_and_variable() -> None:
