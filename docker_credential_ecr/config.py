@@ -41,7 +41,7 @@ import time
 from docker_credential_ecr import jsonwire
 from docker_credential_ecr import registry as registries
 from docker_credential_ecr.errors import ConfigError
-from docker_credential_ecr.settings import APP_NAME, _passwd_home
+from docker_credential_ecr.settings import user_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,23 +73,8 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 # -- where the file is ------------------------------------------------------------------------------
 def default_config_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
-    """``platformdirs.user_config_dir(APP_NAME)`` without importing platformdirs on Linux/BSD.
-
-    The same reasoning as :func:`settings.default_cache_dir`; ``tests/test_config.py`` holds the two equal.
-    """
-    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        base = environ.get("XDG_CONFIG_HOME", "")
-        if not os.path.isabs(base):  # platformdirs ignores a relative (or blank) XDG value
-            home = environ.get("HOME") or _passwd_home()
-            if not home:
-                return None
-            base = os.path.join(home, ".config")
-        path = os.path.join(base, APP_NAME)
-    else:  # pragma: no cover - exercised on macOS and Windows only
-        import platformdirs
-
-        path = platformdirs.user_config_dir(APP_NAME)
-    return path if os.path.isabs(path) else None
+    """``platformdirs.user_config_dir(APP_NAME)`` without importing platformdirs (see :func:`settings.user_dir`)."""
+    return user_dir("config", environ, platform)
 
 
 def config_path(environ: Mapping[str, str]) -> tuple[str | None, bool]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-from docker_credential_ecr.settings import APP_NAME, _passwd_home
+from docker_credential_ecr.settings import user_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,23 +49,8 @@ _problem: str | None = None
 
 
 def default_log_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
-    """``platformdirs.user_log_dir(APP_NAME)`` without importing platformdirs on Linux/BSD.
-
-    ``tests/test_logging.py`` holds the two equal.
-    """
-    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        base = environ.get("XDG_STATE_HOME", "")
-        if not os.path.isabs(base):
-            home = environ.get("HOME") or _passwd_home()
-            if not home:
-                return None
-            base = os.path.join(home, ".local", "state")
-        path = os.path.join(base, APP_NAME, "log")
-    else:  # pragma: no cover - exercised on macOS and Windows only
-        import platformdirs
-
-        path = platformdirs.user_log_dir(APP_NAME)
-    return path if os.path.isabs(path) else None
+    """``platformdirs.user_log_dir(APP_NAME)`` without importing platformdirs (see :func:`settings.user_dir`)."""
+    return user_dir("log", environ, platform)
 
 
 def level(settings: Settings, config: Config | None = None) -> str:

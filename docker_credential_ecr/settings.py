@@ -29,26 +29,44 @@ def _seconds(value: str | None, default: float) -> float:
     return seconds if 0 < seconds <= 3600 else default
 
 
-def default_cache_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
-    """``platformdirs.user_cache_dir(APP_NAME)``, computed without importing platformdirs on Linux/BSD.
+_UNIX_LIKE = ("linux", "freebsd", "openbsd", "netbsd")
+# platformdirs' user directories on Linux/BSD: (XDG variable, default under HOME, suffix after APP_NAME).
+_XDG_DIRS = {
+    "cache": ("XDG_CACHE_HOME", (".cache",), ()),
+    "config": ("XDG_CONFIG_HOME", (".config",), ()),
+    "log": ("XDG_STATE_HOME", (".local", "state"), ("log",)),
+}
 
-    platformdirs costs about 1.4x an interpreter start to import, and a cache hit needs only this one
-    path; ``tests/test_settings.py`` holds the two equal. Other platforms ask platformdirs itself.
-    None when no absolute directory can be named (no HOME and no passwd entry): no cache, not a crash.
+
+def user_dir(kind: str, environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """``platformdirs.user_<kind>_dir(APP_NAME)`` for ``kind`` in cache, config, log.
+
+    Computed here on Linux/BSD, where platformdirs costs about 1.4x an interpreter start to import
+    and a cache hit needs one of these paths; the tests hold each equal to platformdirs' answer.
+    Other platforms ask platformdirs itself. Its rules: an XDG variable counts only when absolute,
+    and a relative HOME counts as unset (the passwd entry is asked instead). None when no absolute
+    directory can be named: no cache (or config, or log), never a crash.
     """
-    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        base = environ.get("XDG_CACHE_HOME", "").strip()
-        if not base:
-            home = environ.get("HOME") or _passwd_home()
-            if not home:
-                return None
-            base = os.path.join(home, ".cache")
-        path = os.path.join(base, APP_NAME)
-    else:  # pragma: no cover - exercised on macOS and Windows only
+    if not platform.startswith(_UNIX_LIKE):  # pragma: no cover - exercised on macOS and Windows only
         import platformdirs
 
-        path = platformdirs.user_cache_dir(APP_NAME)
-    return path if os.path.isabs(path) else None
+        path: str = getattr(platformdirs, f"user_{kind}_dir")(APP_NAME)
+        return path if os.path.isabs(path) else None
+    variable, default, suffix = _XDG_DIRS[kind]
+    base = environ.get(variable, "")
+    if not os.path.isabs(base):
+        home = environ.get("HOME", "")
+        if not os.path.isabs(home):
+            home = _passwd_home() or ""
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, *default)
+    return os.path.join(base, APP_NAME, *suffix)
+
+
+def default_cache_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """``platformdirs.user_cache_dir(APP_NAME)`` (see :func:`user_dir`)."""
+    return user_dir("cache", environ, platform)
 
 
 def _passwd_home() -> str | None:

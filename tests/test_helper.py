@@ -126,6 +126,21 @@ def test_cache_disabled_fetches_every_time(tmp_path: Path) -> None:
     assert not (tmp_path / "cache").exists()
 
 
+def test_no_home_and_no_passwd_entry_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container's arbitrary uid with no HOME: no cache directory can be named; get still works."""
+    from docker_credential_ecr import settings
+
+    monkeypatch.setattr(settings, "_passwd_home", lambda: None)
+    world = World(tmp_path)
+    del world.environ["HOME"], world.environ["AWS_ECR_CACHE_DIR"]
+    assert Settings.from_environ(world.environ).cache_file is None
+    assert world.get().secret == "pw1"
+    assert world.get().secret == "pw2"
+    assert world.warnings == []
+    world.environ["HOME"] = "relative/home"  # a relative HOME counts as none, as in platformdirs
+    assert Settings.from_environ(world.environ).cache_file is None
+
+
 def test_unusable_cache_warns_once_and_still_answers(tmp_path: Path) -> None:
     (tmp_path / "cache").write_text("a file where the directory should be")
     world = World(tmp_path)

@@ -9,20 +9,36 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from docker_credential_ecr.settings import APP_NAME, DEFAULT_TIMEOUT, Settings, default_cache_dir
+from docker_credential_ecr.settings import APP_NAME, DEFAULT_TIMEOUT, Settings, default_cache_dir, user_dir
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the hand-written path covers Linux/BSD")
 @pytest.mark.parametrize(
-    "xdg",
-    [pytest.param(None, id="no-xdg"), pytest.param("/tmp/xdg-cache", id="xdg"), pytest.param("  ", id="blank-xdg")],
+    ("kind", "variable"), [("cache", "XDG_CACHE_HOME"), ("config", "XDG_CONFIG_HOME"), ("log", "XDG_STATE_HOME")]
 )
-def test_default_cache_dir_equals_platformdirs(monkeypatch: pytest.MonkeyPatch, xdg: str | None) -> None:
+@pytest.mark.parametrize(
+    "xdg",
+    [
+        pytest.param(None, id="no-xdg"),
+        pytest.param("/tmp/xdg-dir", id="xdg"),
+        pytest.param("  ", id="blank-xdg"),
+        pytest.param("relative/xdg", id="relative-xdg"),
+    ],
+)
+@pytest.mark.parametrize("home", [pytest.param(None, id="home"), pytest.param("relative-home", id="relative-home")])
+def test_user_dirs_equal_platformdirs(
+    monkeypatch: pytest.MonkeyPatch, kind: str, variable: str, xdg: str | None, home: str | None
+) -> None:
     if xdg is None:
-        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        monkeypatch.delenv(variable, raising=False)
     else:
-        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
-    assert default_cache_dir(os.environ) == platformdirs.user_cache_dir(APP_NAME)
+        monkeypatch.setenv(variable, xdg)
+    if home is not None:
+        monkeypatch.setenv("HOME", home)
+    expected = getattr(platformdirs, f"user_{kind}_dir")(APP_NAME)
+    assert user_dir(kind, os.environ) == expected
+    if kind == "cache":
+        assert default_cache_dir(os.environ) == expected
 
 
 def test_default_cache_dir_without_home_uses_passwd(monkeypatch: pytest.MonkeyPatch) -> None:
