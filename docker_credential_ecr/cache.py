@@ -205,7 +205,8 @@ class TokenCache:
         return self.read().get(key)
 
     # -- writing: under a lock, atomically --------------------------------------------------------
-    def _ensure_directory(self) -> None:
+    def ensure_directory(self) -> None:
+        """Create the directory (0700) and its locks/ if needed; CacheError unless it is ours alone."""
         try:
             if not self._check_directory():
                 os.makedirs(self.directory, mode=0o700, exist_ok=True)
@@ -229,7 +230,7 @@ class TokenCache:
 
     def lock(self, name: str, timeout: float) -> AbstractContextManager[object]:
         """An inter-process lock named ``name`` (a cache key or "file"); raises CacheError on timeout."""
-        self._ensure_directory()
+        self.ensure_directory()
         import filelock
 
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
@@ -292,34 +293,42 @@ class TokenCache:
         return removed
 
     def _publish(self, text: str) -> None:
-        """Write a complete new file beside the old one, fsync it, then rename it over the old one."""
-        tmp = f"{self.path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
-        except OSError as exc:
-            raise CacheError(f"cache file {self.path} cannot be written: {exc.strerror}") from None
-        try:
-            try:
-                data = text.encode("utf-8")
-                while data:
-                    data = data[os.write(fd, data) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            _unlink_quietly(tmp)
-            raise CacheError(f"cache file {self.path} cannot be written: {exc.strerror}") from None
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        _fsync_directory(self.directory)
+        publish(self.path, text)
 
     def entries_for(self, principal: str) -> Iterator[tuple[str, Entry]]:
         prefix = principal + "/"
         for key, entry in self.read().items():
             if key.startswith(prefix):
                 yield key, entry
+
+
+def publish(path: str, text: str) -> None:
+    """Write ``text`` as a new 0600 file beside ``path``, fsync it, rename it over ``path``.
+
+    The temp file is created with O_EXCL and O_NOFOLLOW (never through a planted symlink); on any
+    failure it is removed and the old file is left as it was. Raises CacheError.
+    """
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CacheError(f"cache file {path} cannot be written: {exc.strerror}") from None
+    try:
+        try:
+            data = text.encode("utf-8")
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise CacheError(f"cache file {path} cannot be written: {exc.strerror}") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_directory(os.path.dirname(path))
 
 
 class _Lock:

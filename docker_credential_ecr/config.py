@@ -478,36 +478,18 @@ def _read_copy(copy: str, path: str, stamp: list[int]) -> Config | None:
 
 
 def _write_copy(copy: str, doc: dict[str, object]) -> None:
-    """Publish the parsed copy atomically (temp file, then rename); any failure just skips it."""
+    """Publish the parsed copy in the token cache's directory, on the cache's terms (a directory that
+    is ours alone, an atomic 0600 file); any failure just skips it."""
     import json
 
-    directory = os.path.dirname(copy)
+    from docker_credential_ecr.cache import TokenCache, publish
+    from docker_credential_ecr.errors import CacheError
+
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        st = os.lstat(directory)
-        if (
-            not stat.S_ISDIR(st.st_mode)
-            or (hasattr(os, "geteuid") and st.st_uid != os.geteuid())
-            or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        ):
-            return  # the token cache refuses such a directory too
-        tmp = f"{copy}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
-    except OSError:
-        return
-    try:
-        try:
-            data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-            while data:
-                data = data[os.write(fd, data) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, copy)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        TokenCache(os.path.dirname(copy)).ensure_directory()
+        publish(copy, json.dumps(doc, separators=(",", ":")))
+    except CacheError:
+        pass
 
 
 # -- validation: only when the file itself is read, never on a cache hit ---------------------------
