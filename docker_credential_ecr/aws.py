@@ -28,6 +28,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
+    SSLError,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
@@ -195,6 +196,11 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
         )
     if isinstance(exc, CredentialRetrievalError):
         return f"could not load AWS credentials ({principal}): {_one_line(exc)}"
+    if isinstance(exc, SSLError):
+        return (
+            f"the TLS certificate of the {where} endpoint is not trusted ({_one_line(exc, 160)}): behind a "
+            "TLS-inspecting proxy, point AWS_CA_BUNDLE at its CA certificate"
+        )
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)):
         return f"cannot reach the {where} endpoint ({_one_line(exc)}): check the network, proxy and region"
     if isinstance(exc, NoRegionError):
