@@ -591,10 +591,8 @@ class _Validator:
         return ConfigError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
     def _toml(self) -> dict[str, object]:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.9 and 3.10
-            import tomli as tomllib
+        import tomllib
+
         try:
             return tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:

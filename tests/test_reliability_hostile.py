@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from reliability import NOBODY, answer, cache_file, make_env, read_cache, run, snapshot, stderr_lines, temp_files
