@@ -14,6 +14,7 @@ import binascii
 import os
 import time
 
+import botocore
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
@@ -70,11 +71,43 @@ class Token:
         return f"Token(username={self.username!r}, expires_at={self.expires_at})"
 
 
+# The service-specific endpoint variable of each client this helper builds (botocore's naming).
+_ENDPOINT_VARIABLES = {
+    "ecr": "AWS_ENDPOINT_URL_ECR",
+    "ecr-public": "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "sts": "AWS_ENDPOINT_URL_STS",
+}
+
+
 def _endpoint_overridden(service: str, environ: Mapping[str, str]) -> bool:
     if (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() == "true":
         return False
-    specific = "AWS_ENDPOINT_URL_ECR_PUBLIC" if service == "ecr-public" else "AWS_ENDPOINT_URL_ECR"
-    return bool(environ.get(specific) or environ.get("AWS_ENDPOINT_URL"))
+    return bool(environ.get(_ENDPOINT_VARIABLES[service]) or environ.get("AWS_ENDPOINT_URL"))
+
+
+def bounded_config(**options: Any) -> Config:
+    """A client config with this helper's timeouts and retries (every AWS call it makes is bounded)."""
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        **options,
+    )
+
+
+def sts_client(
+    session: botocore.session.Session,
+    region: str,
+    *,
+    environ: Mapping[str, str],
+    fips: bool = False,
+    unsigned: bool = False,
+) -> Any:
+    """An STS client in ``region`` (FIPS unless the endpoint is overridden); ``unsigned`` for web identity."""
+    options: dict[str, Any] = {"use_fips_endpoint": fips and not _endpoint_overridden("sts", environ)}
+    if unsigned:
+        options["signature_version"] = botocore.UNSIGNED
+    return session.create_client("sts", region_name=region, config=bounded_config(**options))
 
 
 def make_session(profile: str | None = None) -> botocore.session.Session:
@@ -91,10 +124,7 @@ def make_client(registry: Registry, session: botocore.session.Session, environ: 
     custom endpoint, and whoever set one meant it.
     """
     overridden = _endpoint_overridden(registry.service, environ)
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    config = bounded_config(
         use_fips_endpoint=registry.fips and not overridden,
         use_dualstack_endpoint=registry.dualstack and not overridden,
     )
@@ -241,12 +271,6 @@ class RoleCredentials:
         return f"RoleCredentials(access_key_id={self.access_key_id!r}, expires_at={self.expires_at})"
 
 
-def _sts_endpoint_overridden(environ: Mapping[str, str]) -> bool:
-    if (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() == "true":
-        return False
-    return bool(environ.get("AWS_ENDPOINT_URL_STS") or environ.get("AWS_ENDPOINT_URL"))
-
-
 def assume_role(
     registry: Registry, rule: Rule, *, environ: Mapping[str, str], session: botocore.session.Session
 ) -> RoleCredentials:
@@ -261,13 +285,7 @@ def assume_role(
     region = rule.sts_region(registry)
     issued_at = time.time()
     try:
-        config = Config(
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
-            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-            use_fips_endpoint=registry.fips and not _sts_endpoint_overridden(environ),
-        )
-        client: Any = session.create_client("sts", region_name=region, config=config)
+        client = sts_client(session, region, environ=environ, fips=registry.fips)
         params = {"RoleArn": rule.role_arn, "RoleSessionName": rule.session_name or DEFAULT_SESSION_NAME}
         if rule.external_id:
             params["ExternalId"] = rule.external_id

@@ -371,24 +371,12 @@ def fetch_with_web_identity(registry: Registry, identity: WebIdentity, environ: 
 
 
 def _assume_role(registry: Registry, identity: WebIdentity, environ: Mapping[str, str]) -> dict[str, Any]:
-    import botocore
-    from botocore.config import Config
-
     from docker_credential_ecr import aws
 
-    overridden = (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() != "true" and bool(
-        environ.get("AWS_ENDPOINT_URL_STS") or environ.get("AWS_ENDPOINT_URL")
-    )
-    config = Config(
-        signature_version=botocore.UNSIGNED,  # the token is the credential: no node credentials resolved or sent
-        connect_timeout=aws.CONNECT_TIMEOUT,
-        read_timeout=aws.READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": aws.MAX_ATTEMPTS},
-        use_fips_endpoint=registry.fips and not overridden,
-    )
     # STS of the registry's own region: a role in aws-cn or aws-us-gov is assumed in its partition.
     region = aws.ECR_PUBLIC_REGION if registry.service == "ecr-public" else registry.region
-    client: Any = aws.make_session().create_client("sts", region_name=region, config=config)
+    # Unsigned: the token is the credential; no node credentials are resolved or sent.
+    client = aws.sts_client(aws.make_session(), region, environ=environ, fips=registry.fips, unsigned=True)
     answer = client.assume_role_with_web_identity(
         RoleArn=identity.role_arn, RoleSessionName=identity.session_name, WebIdentityToken=identity.token
     )

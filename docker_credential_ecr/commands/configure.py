@@ -90,17 +90,10 @@ def partition_regions(session: Any, partition: str) -> list[str]:
 
 def caller_account(session: Any, region: str) -> str:
     """The account of the caller's credentials, from STS GetCallerIdentity (one network call)."""
-    from botocore.config import Config
+    from docker_credential_ecr.aws import sts_client
 
-    from docker_credential_ecr.aws import CONNECT_TIMEOUT, READ_TIMEOUT
-
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": 3},
-    )
     try:
-        client = session.create_client("sts", region_name=region, config=config)
+        client = sts_client(session, region, environ=os.environ)
         account = client.get_caller_identity().get("Account")
     except Exception as exc:  # every failure becomes one line the user can act on
         text = " ".join(str(exc).split())
