@@ -20,7 +20,7 @@ from docker_credential_ecr.errors import CacheError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
 
     from docker_credential_ecr.registry import Registry
@@ -246,7 +246,7 @@ class TokenCache:
             change(entries)
             for key in [k for k, e in entries.items() if e.expires_at <= now]:
                 del entries[key]
-            self._publish(render_document(entries))
+            publish(self.path, render_document(entries))
 
     def _sweep_temp_files(self) -> None:
         """Remove temp files of writers killed before their rename (kill -9, OOM, power loss).
@@ -291,15 +291,6 @@ class TokenCache:
 
         self.update(change, now=0.0)
         return removed
-
-    def _publish(self, text: str) -> None:
-        publish(self.path, text)
-
-    def entries_for(self, principal: str) -> Iterator[tuple[str, Entry]]:
-        prefix = principal + "/"
-        for key, entry in self.read().items():
-            if key.startswith(prefix):
-                yield key, entry
 
 
 def publish(path: str, text: str) -> None:
