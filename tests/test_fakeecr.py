@@ -517,7 +517,7 @@ def test_fault_hang_ends_with_read_timeout_and_stop_is_prompt(make: Any) -> None
         started = time.monotonic()
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
             make("ecr", endpoint_url=fake.url).get_authorization_token()
-        assert 0.9 < time.monotonic() - started < 3
+        assert 0.9 < time.monotonic() - started < 10  # the client's 1 s read timeout, not a hang
         fake.add_fault("ecr", "hang")
         outcome: list[BaseException] = []
         patient = make("ecr", endpoint_url=fake.url, config=Config(read_timeout=30, retries={"total_max_attempts": 1}))
@@ -535,7 +535,7 @@ def test_fault_hang_ends_with_read_timeout_and_stop_is_prompt(make: Any) -> None
             time.sleep(0.01)
         started = time.monotonic()
         fake.stop()
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 10  # the hung handler is released, not waited out (30 s)
         thread.join(5)
         assert not thread.is_alive()
         assert outcome
@@ -569,16 +569,16 @@ def test_fault_slow_and_latency(fake: fakeecr.FakeAWS, make: Any) -> None:
     started = time.monotonic()
     client.get_authorization_token()
     assert time.monotonic() - started >= 0.3
-    started = time.monotonic()
-    client.get_authorization_token()
-    assert time.monotonic() - started < 0.25
+    assert fake.state()["faults"] == {}  # used up by that one call: the next is not slowed
     fake.configure(latency=0.2)
     started = time.monotonic()
     make("sts").get_caller_identity()
     assert time.monotonic() - started >= 0.2
+    fake.configure(latency=30.0)
     started = time.monotonic()
     raw(fake.url + "/_fake/state")
-    assert time.monotonic() - started < 0.15  # the control plane is never delayed
+    assert time.monotonic() - started < 30  # the control plane is never delayed (whatever the load)
+    fake.configure(latency=0.0)
 
 
 def test_fault_malformed(fake: fakeecr.FakeAWS, make: Any) -> None:
@@ -760,10 +760,8 @@ def _start_standalone(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def _stop_standalone(proc: subprocess.Popen[str], sig: int) -> tuple[int, str, str]:
-    started = time.monotonic()
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=5)
-    assert time.monotonic() - started < 3
+    out, err = proc.communicate(timeout=30)  # raises if the signal did not stop it
     return proc.returncode, out, err
 
 
