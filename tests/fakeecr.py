@@ -10,11 +10,26 @@ botocore client sends and parses:
 * ``sso``          SSO portal ``GetRoleCredentials`` (rest-json)
 * ``container``    the ECS/EKS container credential endpoint
 * ``imds``         EC2 instance metadata (IMDSv2) credentials
+* ``sso-oidc``     SSO OIDC ``CreateToken`` (``refresh_token`` grant: botocore's SSO token refresh)
+* ``github-oidc``  a GitHub-Actions-style OIDC token endpoint (:attr:`FakeAWS.github_token_url`)
 * ``/_fake/...``   a control plane for tests in other processes
 
 Point clients at it with :meth:`FakeAWS.env` (``AWS_ENDPOINT_URL_*``), and for the
 container and IMDS providers with :attr:`FakeAWS.container_uri` and
 :attr:`FakeAWS.imds_endpoint`.
+
+Identity checks, all off until a test turns them on (so plain calls keep working):
+
+* :meth:`FakeAWS.require_mfa`: AssumeRole of that role needs ``SerialNumber`` + ``TokenCode`` (a
+  wrong code is refused as STS does) and ``DurationSeconds`` within the role's maximum;
+* :meth:`FakeAWS.add_oidc_provider` / :meth:`FakeAWS.trust_web_identity`: once a provider exists,
+  AssumeRoleWithWebIdentity checks the JWT's ``iss`` (a registered provider), ``aud`` (its client ids),
+  ``exp`` and ``sub`` (the role's trust policy, IAM ``StringLike`` globs) and answers STS's own error
+  codes and messages;
+* ``configure(imds_drop_token_response=True)``: the IMDSv2 token PUT gets no answer, as from inside a
+  container on an instance whose ``http-put-response-hop-limit`` is 1;
+* ``configure(sso_require_issued_token=True)``: SSO ``GetRoleCredentials`` accepts only access tokens
+  that ``CreateToken`` issued (proves a refresh happened).
 
 Faults (``add_fault(op, kind, times=1, delay=0.0)``, consumed in order per op,
 ``times=None`` for ever; op "sts" matches every STS action):
@@ -81,13 +96,14 @@ __all__ = [
     "access_key_for_role",
     "env_for",
     "main",
+    "make_jwt",
     "running_fake",
 ]
 
 HOST = "127.0.0.1"
 TOKEN_OPS = ("ecr", "ecr-public")
 STS_OPS = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:GetCallerIdentity")
-OPS = (*TOKEN_OPS, *STS_OPS, "sso", "container", "imds")
+OPS = (*TOKEN_OPS, *STS_OPS, "sso", "container", "imds", "sso-oidc", "github-oidc")
 # Families accepted by calls() and add_fault() besides the exact op names.
 _FAMILIES = {"sts": STS_OPS, "*": OPS}
 
@@ -120,7 +136,28 @@ ECR_PUBLIC_TARGET = "SpencerFrontendService.GetAuthorizationToken"
 BAD_BASE64_TOKEN = "***invalid-base64-token***"  # fails strict and lenient b64decode
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request")
-_CONFIG_KEYS = frozenset({"token_lifetime", "password", "latency", "password_length", "account", "credential_lifetime"})
+_CONFIG_KEYS = frozenset(
+    {
+        "token_lifetime",
+        "password",
+        "latency",
+        "password_length",
+        "account",
+        "credential_lifetime",
+        "imds_drop_token_response",
+        "sso_require_issued_token",
+    }
+)
+_BOOL_CONFIG_KEYS = frozenset({"imds_drop_token_response", "sso_require_issued_token"})
+GITHUB_TOKEN_PATH = "/github-oidc/idtoken"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+SSO_OIDC_TOKEN_PATH = "/token"
+# STS's own answers (codes, statuses and texts as AWS sends them) for web identity and MFA refusals.
+STS_NO_PROVIDER = "No OpenIDConnect provider found in your account for {iss}"
+STS_BAD_AUDIENCE = "Incorrect token audience"
+STS_SUB_REFUSED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+STS_BAD_MFA_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
+STS_DURATION_TOO_LONG = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 
 
 def env_for(url: str) -> dict[str, str]:
@@ -146,6 +183,17 @@ def access_key_for_role(role_arn: str) -> str:
     """The temporary AccessKeyId the fake issues for ``role_arn`` (``ASIA`` + 16 chars, deterministic)."""
     digest = base64.b32encode(hashlib.sha256(role_arn.encode()).digest()).decode()
     return "ASIA" + digest[:16]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def make_jwt(claims: Mapping[str, Any]) -> str:
+    """A JWT with ``claims`` as an OIDC provider would issue it (RS256 header, random signature, unverifiable)."""
+    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "fakeecr"}).encode())
+    payload = _b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
+    return f"{header}.{payload}.{_b64url(secrets.token_bytes(64))}"
 
 
 def _user_id_for(seed: str, prefix: str) -> str:
@@ -248,6 +296,14 @@ class FakeAWS:
         self._faults: dict[str, collections.deque[_Fault]] = {}
         self._identities: dict[str, _Identity] = {}
         self._imds_tokens: dict[str, float] = {}
+        self.imds_drop_token_response = False
+        self.sso_require_issued_token = False
+        self._mfa: dict[str, tuple[str, str, float]] = {}  # role -> (serial, code, max session)
+        self._oidc_providers: dict[str, tuple[str, ...]] = {}  # issuer without https:// -> client ids
+        self._web_trust: dict[str, list[tuple[str, str]]] = {}  # role -> [(issuer, sub glob)]
+        self._github: dict[str, Any] | None = None
+        self._sso_clients: dict[str, tuple[str, str]] = {}  # refresh token -> (client id, client secret)
+        self._sso_access_tokens: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -354,6 +410,8 @@ class FakeAWS:
             "password_length": self.password_length,
             "account": self.account,
             "credential_lifetime": self.credential_lifetime,
+            "imds_drop_token_response": self.imds_drop_token_response,
+            "sso_require_issued_token": self.sso_require_issued_token,
         }
 
     # -- control -----------------------------------------------------------
@@ -365,7 +423,11 @@ class FakeAWS:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         with self._lock:
             for key, value in kw.items():
-                if key in ("token_lifetime", "latency", "credential_lifetime"):
+                if key in _BOOL_CONFIG_KEYS:
+                    if not isinstance(value, bool):
+                        raise ValueError(f"{key} must be true or false")
+                    setattr(self, key, value)
+                elif key in ("token_lifetime", "latency", "credential_lifetime"):
                     number = float(value)
                     if key == "latency" and number < 0:
                         raise ValueError("latency must be >= 0")
@@ -402,6 +464,55 @@ class FakeAWS:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    # -- identity checks (MFA, web identity trust, CI and SSO token endpoints) ---------
+
+    def require_mfa(
+        self, role_arn: str, serial_number: str, code: str, *, max_session_duration: float = 3600.0
+    ) -> None:
+        """AssumeRole of ``role_arn`` needs this MFA device and code, and at most ``max_session_duration``."""
+        if not serial_number or not code:
+            raise ValueError("serial_number and code are required")
+        with self._lock:
+            self._mfa[role_arn] = (serial_number, code, float(max_session_duration))
+
+    def add_oidc_provider(self, issuer: str, audiences: tuple[str, ...] | list[str]) -> None:
+        """Register an IAM OIDC identity provider (``issuer`` URL, its client id list = accepted audiences).
+
+        From the first provider on, every AssumeRoleWithWebIdentity is checked against them.
+        """
+        with self._lock:
+            self._oidc_providers[_issuer_key(issuer)] = tuple(audiences)
+
+    def trust_web_identity(self, role_arn: str, issuer: str, subject: str = "*") -> None:
+        """Let tokens of ``issuer`` whose ``sub`` matches the IAM StringLike glob ``subject`` assume ``role_arn``."""
+        with self._lock:
+            self._web_trust.setdefault(role_arn, []).append((_issuer_key(issuer), subject))
+
+    def github_oidc(self, request_token: str, claims: Mapping[str, Any]) -> None:
+        """Serve GitHub-Actions-style OIDC tokens at :attr:`github_token_url` to bearers of ``request_token``.
+
+        Tokens carry ``claims`` plus ``iss`` (GitHub's issuer unless given), ``aud`` (the ``audience``
+        query parameter, else ``https://github.com/<owner>`` as GitHub does), ``iat``, ``nbf`` and ``exp``.
+        """
+        with self._lock:
+            self._github = {"request_token": request_token, "claims": dict(claims)}
+
+    @property
+    def github_token_url(self) -> str:
+        """Value for ``ACTIONS_ID_TOKEN_REQUEST_URL`` (it already has a query, as GitHub's does)."""
+        return self.url + GITHUB_TOKEN_PATH + "?api-version=2.0"
+
+    def add_sso_client(self, refresh_token: str, client_id: str, client_secret: str) -> None:
+        """Let SSO OIDC ``CreateToken`` (grant ``refresh_token``) accept this refresh token from this client."""
+        with self._lock:
+            self._sso_clients[refresh_token] = (client_id, client_secret)
+
+    @property
+    def sso_access_tokens(self) -> list[str]:
+        """Access tokens CreateToken issued (secrets of the fake only; for assertions)."""
+        with self._lock:
+            return sorted(self._sso_access_tokens)
 
     def reset(self) -> None:
         """Forget counters, the request log, issued secrets and queued faults (settings stay)."""
@@ -475,6 +586,52 @@ class FakeAWS:
             self._imds_tokens[token] = time.monotonic() + ttl
         return token
 
+    def _refusal(self, op: str, form: Mapping[str, str], role_arn: str, access_key: str) -> tuple[int, str, str] | None:
+        """(status, code, message) when STS would refuse this AssumeRole / AssumeRoleWithWebIdentity, else None."""
+        with self._lock:
+            mfa = self._mfa.get(role_arn)
+            providers = dict(self._oidc_providers)
+            trust = list(self._web_trust.get(role_arn, ()))
+        if op == "sts:AssumeRole" and mfa is not None:
+            return self._mfa_refusal(form, role_arn, access_key, mfa)
+        if op == "sts:AssumeRoleWithWebIdentity" and providers:
+            return _web_identity_refusal(_jwt_claims(form.get("WebIdentityToken", "")), providers, trust)
+        return None
+
+    def _mfa_refusal(
+        self, form: Mapping[str, str], role_arn: str, access_key: str, mfa: tuple[str, str, float]
+    ) -> tuple[int, str, str] | None:
+        serial, code, longest = mfa
+        try:
+            duration = float(form.get("DurationSeconds") or 0)
+        except ValueError:
+            duration = 0.0
+        if duration > longest:
+            return 400, "ValidationError", STS_DURATION_TOO_LONG
+        if not form.get("SerialNumber") or not form.get("TokenCode"):
+            who = self._identity(access_key).arn
+            message = f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+            return 403, "AccessDenied", message
+        if form.get("SerialNumber") != serial or form.get("TokenCode") != code:
+            return 403, "AccessDenied", STS_BAD_MFA_CODE
+        return None
+
+    def _refresh_sso_token(self, refresh_token: str, client_id: str, client_secret: str) -> dict[str, Any] | None:
+        with self._lock:
+            client = self._sso_clients.get(refresh_token)
+            if client is None or client != (client_id, client_secret):
+                return None
+            access, rotated = "sso-access-" + secrets.token_urlsafe(24), "sso-refresh-" + secrets.token_urlsafe(24)
+            del self._sso_clients[refresh_token]  # rotated: the old refresh token is spent
+            self._sso_clients[rotated] = client
+            self._sso_access_tokens.add(access)
+            self._issued_secrets.extend((access, rotated))
+        return {"accessToken": access, "tokenType": "Bearer", "expiresIn": 3600, "refreshToken": rotated}
+
+    def _sso_token_accepted(self, token: str) -> bool:
+        with self._lock:
+            return not self.sso_require_issued_token or token in self._sso_access_tokens
+
     def _imds_token_valid(self, token: str) -> bool:
         with self._lock:
             expiry = self._imds_tokens.get(token)
@@ -513,6 +670,8 @@ _PATH_OPS = {
     ("GET", "/federation/credentials"): "sso",
     ("GET", "/container-credentials"): "container",
     ("PUT", "/latest/api/token"): "imds",
+    ("POST", SSO_OIDC_TOKEN_PATH): "sso-oidc",
+    ("GET", GITHUB_TOKEN_PATH): "github-oidc",
 }
 _ACTIONS = {
     "ecr": "ecr:GetAuthorizationToken",
@@ -681,6 +840,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._sso()
         elif op == "container":
             self._container()
+        elif op == "sso-oidc":
+            self._sso_oidc(body)
+        elif op == "github-oidc":
+            self._github_oidc()
         else:
             self._imds(path)
 
@@ -722,6 +885,10 @@ class _Handler(BaseHTTPRequestHandler):
             params["bearer_token"] = "present" if self.headers.get("x-amz-sso_bearer_token") else "absent"
         elif op == "container":
             params["authorization"] = "present" if self.headers.get("Authorization") else "absent"
+        elif op == "github-oidc":
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            params = {k: query[k] for k in ("audience", "api-version") if k in query}
+            params["bearer_token"] = "present" if self.headers.get("Authorization") else "absent"
         elif op == "imds":
             params["imds_token"] = "present" if self.headers.get("x-aws-ec2-metadata-token") else "absent"
             ttl = self.headers.get("x-aws-ec2-metadata-token-ttl-seconds")
@@ -826,6 +993,10 @@ class _Handler(BaseHTTPRequestHandler):
         if op == "sts:AssumeRoleWithWebIdentity" and not form.get("WebIdentityToken"):
             self._send_sts_error(400, "ValidationError", "1 validation error detected: webIdentityToken is required")
             return
+        refusal = fake._refusal(op, form, role_arn, access_key)
+        if refusal is not None:
+            self._send_sts_error(*refusal)
+            return
         try:
             duration = float(form.get("DurationSeconds") or 0) or None
         except ValueError:
@@ -871,6 +1042,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not role_name or not re.fullmatch(r"\d{12}", account_id):
             self._send_json_error(400, "InvalidRequestException", "role_name and a 12 digit account_id are required")
             return
+        if not self.fake._sso_token_accepted(self.headers.get("x-amz-sso_bearer_token", "")):
+            self._send_json_error(401, "UnauthorizedException", "Session token not found or invalid")
+            return
         role_arn = f"arn:aws:iam::{account_id}:role/{role_name}"
         creds = self.fake._new_credentials(role_arn, _assumed(role_arn, account_id, role_name, "fake-sso-user"))
         self._send_json(
@@ -904,6 +1078,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _imds(self, path: str) -> None:
         fake = self.fake
         if self.command == "PUT":
+            with fake._lock:
+                dropped = fake.imds_drop_token_response
+            if dropped:  # hop limit 1 seen from a container: the answer dies one hop short of the caller
+                fake._stop.wait()
+                raise _Abort
             raw_ttl = self.headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")
             if not raw_ttl.isdigit() or not 1 <= int(raw_ttl) <= 21600:
                 self._send(400, b"", "text/plain")
@@ -927,6 +1106,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, DEFAULT_REGION.encode(), "text/plain")
         else:
             self._send(404, b"Not Found", "text/plain")
+
+    def _sso_oidc(self, body: bytes) -> None:
+        """SSO OIDC CreateToken (rest-json), the ``refresh_token`` grant botocore's SSO token provider uses."""
+        try:
+            payload = _json_object(body)
+        except (ValueError, TypeError):
+            self._send_json_error(400, "InvalidRequestException", "Request body is not a JSON object")
+            return
+        if payload.get("grantType") != "refresh_token":
+            self._send_json_error(400, "UnsupportedGrantTypeException", "Unsupported grant type")
+            return
+        answer = self.fake._refresh_sso_token(
+            str(payload.get("refreshToken", "")), str(payload.get("clientId", "")), str(payload.get("clientSecret", ""))
+        )
+        if answer is None:
+            self._send_json_error(400, "InvalidGrantException", "Invalid refresh token provided")
+            return
+        self._send_json(200, answer, "application/json")
+
+    def _github_oidc(self) -> None:
+        """GitHub Actions' ID token endpoint: bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN, ``audience`` in the query."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        scheme, _, bearer = self.headers.get("Authorization", "").partition(" ")
+        with self.fake._lock:
+            config = self.fake._github
+        if config is None:
+            self._send_json(404, {"message": "fakeecr: no GitHub OIDC configured"}, "application/json")
+            return
+        if scheme.lower() != "bearer" or not bearer or bearer.strip() != config["request_token"]:
+            self._send_json(401, {"message": "Bad credentials"}, "application/json")
+            return
+        claims = dict(config["claims"])
+        now = int(time.time())
+        audience = query.get("audience") or f"https://github.com/{claims.get('repository_owner', '')}"
+        token = make_jwt({"iss": GITHUB_ISSUER, "iat": now, "nbf": now, "exp": now + 300, **claims, "aud": audience})
+        self._send_json(200, {"count": len(token), "value": token}, "application/json")
 
     # -- control plane -----------------------------------------------------
 
@@ -961,13 +1176,34 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.clear_faults()
             elif route == ("POST", "/_fake/reset"):
                 fake.reset()
+            elif self.command == "POST" and path.rstrip("/") in _IDENTITY_ROUTES:
+                _IDENTITY_ROUTES[path.rstrip("/")](fake, data)
             else:
                 self._send_json(404, {"error": f"no control route {self.command} {path}"}, "application/json")
                 return
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             self._send_json(400, {"error": str(exc)}, "application/json")
             return
         self._send_json(200, {"ok": True}, "application/json")
+
+
+def _control_mfa(fake: FakeAWS, data: Mapping[str, Any]) -> None:
+    longest = float(data.get("max_session_duration", 3600.0))
+    fake.require_mfa(str(data["role_arn"]), str(data["serial_number"]), str(data["code"]), max_session_duration=longest)
+
+
+# POST /_fake/<route> for the identity checks: route -> what it does with the JSON body.
+_IDENTITY_ROUTES: dict[str, Any] = {
+    "/_fake/mfa": _control_mfa,
+    "/_fake/oidc-provider": lambda fake, d: fake.add_oidc_provider(str(d["issuer"]), [str(a) for a in d["audiences"]]),
+    "/_fake/trust": lambda fake, d: fake.trust_web_identity(
+        str(d["role_arn"]), str(d["issuer"]), str(d.get("subject", "*"))
+    ),
+    "/_fake/github-oidc": lambda fake, d: fake.github_oidc(str(d["request_token"]), dict(d.get("claims", {}))),
+    "/_fake/sso-client": lambda fake, d: fake.add_sso_client(
+        str(d["refresh_token"]), str(d["client_id"]), str(d["client_secret"])
+    ),
+}
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -983,6 +1219,39 @@ def _assumed(role_arn: str, account: str, role_name: str, session: str) -> _Iden
         f"{_user_id_for(role_arn, 'AROA')}:{session}",
         account,
     )
+
+
+def _web_identity_refusal(
+    claims: Mapping[str, Any], providers: Mapping[str, tuple[str, ...]], trust: list[tuple[str, str]]
+) -> tuple[int, str, str] | None:
+    """STS's checks of a web identity token, in its order: provider, audience, expiry, the role's trust in ``sub``."""
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or _issuer_key(issuer) not in providers:
+        return 400, "InvalidIdentityToken", STS_NO_PROVIDER.format(iss=issuer)
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if not any(a in providers[_issuer_key(issuer)] for a in audiences):
+        return 400, "InvalidIdentityToken", STS_BAD_AUDIENCE
+    expiry, now = claims.get("exp"), time.time()
+    if isinstance(expiry, (int, float)) and expiry <= now:
+        when = f"current date/time {int(now)} must be before the expiration date/time{int(expiry)}"
+        return 400, "ExpiredTokenException", f"Token expired: {when}"
+    subject = claims.get("sub")
+    for key, pattern in trust:
+        if key == _issuer_key(issuer) and isinstance(subject, str) and _string_like(pattern, subject):
+            return None
+    return 403, "AccessDenied", STS_SUB_REFUSED
+
+
+def _issuer_key(issuer: str) -> str:
+    """An issuer URL as IAM names its OIDC provider: no scheme, no trailing slash."""
+    return issuer.removeprefix("https://").rstrip("/")
+
+
+def _string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: ``*`` any run of characters, ``?`` one character, everything else literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
@@ -1053,6 +1322,25 @@ class FakeAWSClient:
 
     def reset(self) -> None:
         self._call("POST", "reset", {})
+
+    def require_mfa(
+        self, role_arn: str, serial_number: str, code: str, *, max_session_duration: float = 3600.0
+    ) -> None:
+        payload = {"role_arn": role_arn, "serial_number": serial_number, "code": code}
+        self._call("POST", "mfa", {**payload, "max_session_duration": max_session_duration})
+
+    def add_oidc_provider(self, issuer: str, audiences: list[str]) -> None:
+        self._call("POST", "oidc-provider", {"issuer": issuer, "audiences": audiences})
+
+    def trust_web_identity(self, role_arn: str, issuer: str, subject: str = "*") -> None:
+        self._call("POST", "trust", {"role_arn": role_arn, "issuer": issuer, "subject": subject})
+
+    def github_oidc(self, request_token: str, claims: Mapping[str, Any]) -> None:
+        self._call("POST", "github-oidc", {"request_token": request_token, "claims": dict(claims)})
+
+    def add_sso_client(self, refresh_token: str, client_id: str, client_secret: str) -> None:
+        payload = {"refresh_token": refresh_token, "client_id": client_id, "client_secret": client_secret}
+        self._call("POST", "sso-client", payload)
 
 
 # -- standalone ----------------------------------------------------------------
