@@ -29,10 +29,17 @@ JSON in the token cache directory (``config.json``, 0600), keyed by the file's p
 modification and change times; a hit reads that copy with the JSON scanner the cache already uses.
 A file changed in the last two seconds is not copied (a second change within the file system's
 timestamp granularity could otherwise go unseen).
+
+Trust, as ssh treats its own config: the file picks aliases (which host gets which token), roles, the
+fallback helper and the log file, so whoever can write it can turn into your token. It is used only
+when it is a regular file (opened without following a symlink, and without blocking on a FIFO), owned
+by you or root, and not writable by group or others. Anything else is refused with one stderr line
+and ``get`` answers as if there were no file; the parsed copy is held to the same rules.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -179,7 +186,7 @@ class Resolution:
 class Config:
     """The config file's content, validated. ``Config()`` is the empty config (no file)."""
 
-    __slots__ = ("aliases", "fallback", "log_file", "log_level", "path", "rules")
+    __slots__ = ("aliases", "fallback", "log_file", "log_level", "path", "refused", "rules")
 
     def __init__(
         self,
@@ -190,8 +197,10 @@ class Config:
         fallback: str | None = None,
         log_level: str | None = None,
         log_file: str | None = None,
+        refused: str | None = None,
     ) -> None:
         self.path = path
+        self.refused = refused  # why the file at `path` was not trusted (then nothing else is set)
         self.rules = rules
         self.aliases: dict[str, str] = dict(aliases or {})
         self.fallback = fallback
@@ -392,24 +401,76 @@ def load(settings: Settings) -> Config:
     if path is None:
         return EMPTY
     try:
-        st = os.stat(path)
+        fd = _open_trusted(path)
     except (FileNotFoundError, NotADirectoryError):
         if named:
             raise ConfigError(f"{path}: no such file (named by {CONFIG_ENV})") from None
         return EMPTY
+    except UntrustedFileError as exc:
+        return Config(path=path, refused=str(exc))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     stamp = [st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns, st.st_ctime_ns]
     copy = os.path.join(settings.cache_dir, COPY_NAME) if settings.cache_file and settings.cache_dir else None
     if copy is not None:
         cached = _read_copy(copy, path, stamp)
         if cached is not None:
             return cached
-    config = load_file(path)
+    try:
+        config = load_file(path)
+    except UntrustedFileError as exc:  # replaced since it was checked above
+        return Config(path=path, refused=str(exc))
     if copy is not None and time.time() - st.st_mtime > RACY_SECONDS and _stamp(path) == stamp:
         # Stamped with what was read: a file replaced while it was being parsed is parsed again next time.
         _write_copy(copy, {"schema": COPY_SCHEMA, "version": COPY_VERSION, "stamp": stamp, "config": config.to_json()})
     return config
+
+
+class UntrustedFileError(OSError):
+    """A config file someone else could have written: never used. The text is the stderr line."""
+
+
+def untrusted(st: os.stat_result, path: str, what: str = "config file") -> str | None:
+    """Why a file with this ``fstat`` may not be trusted (another owner, writable by others, not a
+    regular file), or None. Root's files are trusted, as ssh trusts them."""
+    if not stat.S_ISREG(st.st_mode):
+        return f"{what} {path} is not a regular file: not used"
+    if hasattr(os, "geteuid") and st.st_uid not in (os.geteuid(), 0):
+        return f"{what} {path} belongs to another user (uid {st.st_uid}): not used"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        mode = stat.S_IMODE(st.st_mode)
+        return f"{what} {path} is writable by other users (mode {mode:04o}): not used; run chmod go-w {path}"
+    return None
+
+
+def _open_trusted(path: str) -> int:
+    """A read-only descriptor of ``path`` once it is known to be trustworthy. Raises OSError:
+    FileNotFoundError and friends as the system says, UntrustedFileError for a file not to be used.
+
+    O_NOFOLLOW: a symlink planted at the path is refused, not followed; O_NONBLOCK: a FIFO there
+    cannot stall the open (fstat then refuses it).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+            raise UntrustedFileError(f"config file {path} is a symbolic link: not used") from None
+        raise
+    try:
+        problem = untrusted(os.fstat(fd), path)
+    except OSError:
+        os.close(fd)
+        raise
+    if problem is not None:
+        os.close(fd)
+        raise UntrustedFileError(problem)
+    return fd
 
 
 def _stamp(path: str) -> list[int] | None:
@@ -421,10 +482,15 @@ def _stamp(path: str) -> list[int] | None:
 
 
 def load_file(path: str) -> Config:
-    """Read, parse and validate the TOML file at ``path`` (no parsed copy involved). Raises ConfigError."""
+    """Read, parse and validate the TOML file at ``path`` (no parsed copy involved).
+
+    Raises ConfigError, or UntrustedFileError for a file that is not to be trusted (see the module).
+    """
     try:
-        with open(path, "rb") as f:
+        with open(_open_trusted(path), "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
+    except UntrustedFileError:
+        raise
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     if len(data) > MAX_FILE_BYTES:

@@ -79,7 +79,10 @@ class Helper:
     def config(self) -> Config:
         """The config file's settings, read once (cheap: see :mod:`config`). Raises ConfigError."""
         if self._config is None:
-            self._config = configs.load(self.settings)
+            config = configs.load(self.settings)
+            if config.refused:  # a file someone else could write: as if there were none
+                self.warn(config.refused)
+            self._config = config
         return self._config
 
     def start_logging(self) -> None:

@@ -220,6 +220,9 @@ def check_environment(
                 "config_fallback": config.fallback,
             }
         )
+    if config is not None and config.refused:
+        section.facts["config_refused"] = config.refused
+        section.fail(f"{config.refused}: `get` ignores every setting in it until it is fixed")
     if config_error is not None:
         section.facts["config_error"] = config_error
         section.fail(f"{config_error}: `get` answers 'credentials not found' for every registry until it is fixed")

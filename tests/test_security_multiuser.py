@@ -1,0 +1,139 @@
+"""Another user on the same machine plants files where the helper looks; the victim's token never
+reaches the wrong place, and `get` still answers in time.
+
+Every case runs in a private network + mount namespace (see :mod:`multiuser`) with two real uids:
+the attacker plants configs, symlinks, FIFOs and locks with its own uid; the victim runs the
+installed helper with its own. Shared directories are 0777 and not sticky, so the kernel's
+``protected_symlinks``/``protected_fifos`` do not step in: what is tested is the helper's own care.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import TYPE_CHECKING
+
+import pytest
+from multiuser import Box, Users, available
+
+from support import ECR_HOST, NOT_FOUND
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+EVIL = "registry.evil.example"
+pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Box]:
+    world = Box().start()
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+@pytest.fixture
+def users(box: Box, request: pytest.FixtureRequest) -> Users:
+    return box.make_users(request.node.name.replace("[", "-").replace("]", "").replace("/", "-"))
+
+
+def _calls(box: Box) -> int:
+    calls = box.fake_state()["calls"]
+    assert isinstance(calls, dict)
+    return sum(calls.values())
+
+
+def _not_found(proc: object) -> None:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)  # type: ignore[attr-defined]
+    assert proc.stdout.strip() == NOT_FOUND  # type: ignore[attr-defined]
+
+
+def _token(proc: object) -> str:
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)  # type: ignore[attr-defined]
+    secret: str = json.loads(proc.stdout)["Secret"]  # type: ignore[attr-defined]
+    return secret
+
+
+def _stderr_lines(proc: object) -> list[str]:
+    return proc.stderr.splitlines()  # type: ignore[attr-defined, no-any-return]
+
+
+ALIAS_CONFIG = f"""\
+log_level = "debug"
+log_file = "{{log}}"
+[aliases]
+"{EVIL}" = "{ECR_HOST}"
+"""
+
+
+# -- 1. the config file: only the user's own, closed to others --------------------------------------
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("attacker-owned", id="owned-by-the-attacker"),
+        pytest.param("victim-owned-0666", id="victims-file-writable-by-all"),
+        pytest.param("symlink", id="symlink-to-the-attackers-file"),
+    ],
+)
+def test_a_config_file_others_can_write_gives_them_nothing(box: Box, users: Users, how: str) -> None:
+    """An alias planted in a config others can write must not turn their host into the victim's token."""
+    config, planted = f"{users.shared}/config.toml", f"{users.attacker_home}/planted.toml"
+    log = f"{users.attacker_home}/stolen.log"
+    text = shlex.quote(ALIAS_CONFIG.format(log=log))
+    users.as_attacker(f"chmod 0755 {users.attacker_home}; touch {log}; chmod 0666 {log}")
+    if how == "attacker-owned":
+        users.as_attacker(f"printf %s {text} > {config}")
+    elif how == "victim-owned-0666":
+        users.as_victim(f"umask 0; : > {config}; chmod 0666 {config}")
+        users.as_attacker(f"printf %s {text} > {config}")
+    else:
+        users.as_attacker(f"printf %s {text} > {planted}; ln -s {planted} {config}")
+    env = users.victim_env(DOCKER_CREDENTIAL_ECR_CONFIG=config)
+    calls = _calls(box)
+
+    proc = users.get(EVIL, env)
+
+    _not_found(proc)
+    assert _calls(box) == calls, "no token may be fetched for the attacker's host"
+    [line] = _stderr_lines(proc)
+    assert config in line
+    assert "not used" in line
+    assert box.read(log) == b"", "the attacker's log_file must not be written"
+    # The victim's own registry still works, as with no config file at all (one line about the file).
+    proc = users.get(ECR_HOST, env)
+    assert _token(proc)
+    assert [line] == _stderr_lines(proc)
+
+
+def test_a_fifo_at_the_config_path_is_refused_without_a_hang(box: Box, users: Users) -> None:
+    config = f"{users.shared}/config.toml"
+    users.as_attacker(f"mkfifo -m 0666 {config}")
+    proc = users.get(ECR_HOST, users.victim_env(DOCKER_CREDENTIAL_ECR_CONFIG=config))
+    assert _token(proc)
+    [line] = _stderr_lines(proc)
+    assert f"config file {config} is not a regular file" in line
+
+
+def test_the_default_config_path_in_a_shared_config_home(box: Box, users: Users) -> None:
+    """XDG_CONFIG_HOME pointing at a shared directory: the attacker's file there is not the victim's."""
+    log = f"{users.attacker_home}/stolen.log"
+    users.as_attacker(
+        f"chmod 0755 {users.attacker_home}; touch {log}; chmod 0666 {log}\n"
+        f"mkdir -p {users.shared}/docker-credential-ecr\n"
+        f"printf %s {shlex.quote(ALIAS_CONFIG.format(log=log))} > {users.shared}/docker-credential-ecr/config.toml"
+    )
+    proc = users.get(EVIL, users.victim_env(XDG_CONFIG_HOME=users.shared))
+    _not_found(proc)
+    assert len(_stderr_lines(proc)) == 1
+    assert box.read(log) == b""
+
+
+def test_a_config_file_of_root_is_trusted(box: Box, users: Users) -> None:
+    """As ssh: root's files are trusted (a config the machine's administrator manages)."""
+    config = f"{users.root}/managed.toml"
+    box.sh(f'printf \'[aliases]\\n"mirror.example.com" = "{ECR_HOST}"\\n\' > {config}; chmod 0644 {config}')
+    proc = users.get("mirror.example.com", users.victim_env(DOCKER_CREDENTIAL_ECR_CONFIG=config))
+    assert _token(proc)
+    assert proc.stderr == ""
