@@ -258,11 +258,8 @@ class Config:
         """
         if self.resolve(server_url) is not None or self.alias_for(server_url) is not None:
             return True
-        parts = split_server_url(server_url)
-        if parts is None:
-            return False
-        host = parts[1]
-        return registries.parse(host) is not None or ".dkr.ecr" in host or ".dkr-ecr" in host
+        # A host under an ECR domain never leaves this helper, whatever its spelling.
+        return registries.mentions_ecr(server_url)
 
     def describe(self, server_url: str) -> list[str]:
         """Person-readable lines: what this config does for ``server_url`` (for ``doctor``)."""

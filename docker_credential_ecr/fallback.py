@@ -12,6 +12,12 @@ A fallback that cannot answer (missing, killed, too slow, or a ``list`` that is 
 is one line on stderr, and for ``get`` docker's not-found (so a pull goes anonymous), for the other
 actions a protocol error carrying the same line. The child runs with
 ``DOCKER_CREDENTIAL_ECR_PASSED_THROUGH=1``, so a fallback that leads back here cannot loop.
+
+The program is looked up in the absolute entries of PATH only: an empty entry or ``.`` means the
+current directory, where anyone who can write it would run with this user's environment (Go refuses
+them the same way, ``exec.ErrDot``). It must be a regular executable file. It runs without the AWS
+secret variables (``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ...): a helper for other
+registries has no business with them.
 Imported only when a fallback is configured and the request is not for ECR. Nothing read from or
 written to the fallback (credentials) is ever logged.
 """
@@ -19,6 +25,7 @@ written to the fallback (credentials) is ever logged.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from docker_credential_ecr import jsonwire, log
@@ -33,6 +40,16 @@ if TYPE_CHECKING:
     from docker_credential_ecr.helper import Helper
 
 MAX_OUTPUT_BYTES = 4 << 20
+# Never handed to the fallback helper's process.
+SECRET_VARIABLES = frozenset(
+    {
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_BEARER_TOKEN_BEDROCK",
+    }
+)
 
 
 class FallbackError(Exception):
@@ -57,17 +74,49 @@ def executable(name: str) -> str:
     return f"docker-credential-{name}"
 
 
+def find(program: str, search_path: str) -> str | None:
+    """``program`` in the absolute entries of ``search_path``, if it is a regular executable file there.
+
+    Relative entries (empty, ``.``, ``bin``) are skipped: they name whatever directory the caller
+    happens to be in. Raises FallbackError when the program is found only through such an entry.
+    """
+    relative = None
+    for entry in search_path.split(os.pathsep):
+        candidate = os.path.join(entry, program)
+        try:
+            st = os.stat(candidate)
+        except (OSError, ValueError):
+            continue
+        if not (stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK)):
+            continue
+        if not os.path.isabs(entry):
+            relative = relative or (entry or "(empty)")
+            continue
+        return candidate
+    if relative is not None:
+        raise FallbackError(
+            f"fallback helper {program} was found only through the relative PATH entry {relative!r}: "
+            "not run; install it in a directory named by an absolute PATH entry"
+        )
+    return None
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The fallback's environment: ours without the AWS secrets, marked as passed through."""
+    env = {key: value for key, value in environ.items() if key.upper() not in SECRET_VARIABLES}
+    env[PASSED_THROUGH_ENV] = "1"
+    return env
+
+
 def run(name: str, action: str, request: bytes, *, environ: Mapping[str, str], timeout: float) -> Answer:
     """Run ``docker-credential-<name> <action>`` with ``request`` on stdin. Raises FallbackError."""
-    import shutil
     import subprocess
 
     program = executable(name)
-    path = shutil.which(program, path=environ.get("PATH", os.defpath))
+    path = find(program, environ.get("PATH", os.defpath))
     if path is None:
         raise FallbackError(f"fallback helper {program} is not on PATH (fallback = {name!r} in the config file)")
-    env = dict(environ)
-    env[PASSED_THROUGH_ENV] = "1"
+    env = child_environment(environ)
     try:
         process = subprocess.Popen(
             [path, action],

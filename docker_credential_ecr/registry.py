@@ -18,7 +18,7 @@ of a cache hit.)
 
 from __future__ import annotations
 
-__all__ = ["Registry", "host_for", "parse"]
+__all__ = ["Registry", "host_for", "mentions_ecr", "parse"]
 
 # Partition of a region, decided by its prefix. Checked in order; anything else is the commercial
 # partition ("aws"). "us-iso-" cannot swallow "us-isob-"/"us-isof-": the dash after "iso" differs.
@@ -192,6 +192,53 @@ def _is_region(name: str) -> bool:
         and number.isdigit()
         and len(number) <= 2
     )
+
+
+# Pieces of every ECR registry host (private, dual-stack, ECR Public and its dual-stack host).
+_ECR_MARKERS = ("dkr.ecr", "dkr-ecr", "ecr.aws", "ecr-public.aws")
+# Characters some URL parsers or IDNA read as a dot.
+_DOTS = ("\u3002", "\uff0e", "\uff61")
+
+
+def mentions_ecr(server_url: str) -> bool:
+    """Whether ``server_url`` names something under an ECR domain in any spelling, well formed or not.
+
+    :func:`parse` answers only well-formed hosts; this one decides what must never leave this
+    helper (the config's fallback helper never sees it). Upper case, Unicode compatibility forms
+    (full-width letters and dots), percent-encoding, backslashes, white space, user info, ports
+    and queries do not hide the host: a false positive only costs a not-found.
+    """
+    text = server_url
+    if not text.isascii():
+        import unicodedata
+
+        text = unicodedata.normalize("NFKC", text)
+        for dot in _DOTS:
+            text = text.replace(dot, ".")
+    text = text.lower()
+    if "%" in text:
+        text = _percent_decoded(text)
+    text = "".join(c for c in text if not (c.isspace() or c == "\\" or not c.isprintable()))
+    return any(marker in text for marker in _ECR_MARKERS)
+
+
+def _percent_decoded(text: str) -> str:
+    """``%2e`` and friends decoded, repeatedly (``%252e``); invalid escapes are left as they are."""
+    for _ in range(3):
+        out, i = [], 0
+        while i < len(text):
+            pair = text[i + 1 : i + 3]
+            if text[i] == "%" and len(pair) == 2 and all(c in "0123456789abcdef" for c in pair):
+                out.append(chr(int(pair, 16)))
+                i += 3
+            else:
+                out.append(text[i])
+                i += 1
+        decoded = "".join(out).lower()
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 def host_for(account: str, region: str, *, fips: bool = False, dualstack: bool = False) -> str | None:

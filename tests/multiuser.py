@@ -142,12 +142,11 @@ class Box:
     # -- running things inside ------------------------------------------------------------------------
     def _argv(self, argv: Sequence[str], uid: int | None = None, cwd: str | None = None) -> list[str]:
         assert self._holder is not None, "box not started"
-        wrapped = ["nsenter", f"--target={self._holder.pid}", "--net", "--mount"]
-        if cwd is not None:
-            wrapped.append(f"--wd={cwd}")
-        wrapped.append("--")
+        wrapped = ["nsenter", f"--target={self._holder.pid}", "--net", "--mount", "--"]
         if uid is not None:
             wrapped += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+        if cwd is not None:  # the directory exists only in the namespace: change to it once inside
+            wrapped += ["/bin/sh", "-c", 'cd "$0" && exec "$@"', cwd]
         return wrapped + list(argv)
 
     def run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from docker_credential_ecr.settings import APP_NAME
 from fakeecr import FakeAWS
-from support import ECR_HOST, NOT_FOUND, PUBLIC_HOST, get_ok, run_helper
+from support import ECR_HOST, NOT_FOUND, PUBLIC_HOST, get_ok, helper_exe, run_helper
 
 MIRROR = "mirror.example.com"
 PREFIX = "docker-credential-ecr-login: "
@@ -177,6 +178,19 @@ def test_list_merges_and_ours_wins_for_ecr(env: dict[str, str], home: Path, fall
         f"https://{MIRROR}/v2/",
         f"http://{MIRROR}",
         "999999999999.dkr.ecr.us-east-1.amazonaws.com.cn",  # an impossible ECR host is still not passed on
+        # Malformed spellings of ECR hosts (#13): a host under an ECR domain never leaves this helper.
+        pytest.param(f"{ECR_HOST}?x", id="query"),
+        pytest.param(f"AWS@{ECR_HOST}", id="user-info"),
+        pytest.param(f"https://AWS:pw@{ECR_HOST}/v2/", id="user-info-and-password"),
+        pytest.param(f"{ECR_HOST}:0", id="port-0"),
+        pytest.param(f"{ECR_HOST}:99999", id="port-out-of-range"),
+        pytest.param(f"https://{ECR_HOST}\\@registry.evil.example", id="backslash"),
+        pytest.param(f"{ECR_HOST}#frag", id="fragment"),
+        pytest.param(f"{ECR_HOST}.", id="trailing-dot"),
+        pytest.param(ECR_HOST.replace(".dkr.", ".dkr%2e"), id="percent-encoded-dot"),
+        pytest.param(ECR_HOST.replace("dkr.ecr", "\uff44kr\uff0eecr"), id="full-width"),
+        pytest.param(f"{PUBLIC_HOST}/../x?y", id="public-with-query"),
+        pytest.param(f"ftp://{ECR_HOST}", id="other-scheme"),
     ],
 )
 def test_ecr_hosts_and_aliases_are_never_passed_on(
@@ -254,3 +268,68 @@ def test_a_fallback_leading_back_here_does_not_loop(env: dict[str, str], home: P
     proc = run_helper(["get"], environ, "ghcr.io", timeout=30)
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, NOT_FOUND + "\n", "")
     assert fallback.calls() == []
+
+
+# -- #13: the fallback is never found in the current directory, and never sees AWS secrets ------------
+@pytest.mark.parametrize(
+    "case",
+    [("first", "."), ("first", "(empty)"), ("last", "(empty)"), ("first", "bin")],
+    ids=["dot", "empty-first", "empty-last", "relative-name"],
+)
+def test_a_fallback_in_the_current_directory_is_not_run(
+    env: dict[str, str], home: Path, fallback: Fallback, tmp_path: Path, case: tuple[str, str]
+) -> None:
+    """An empty, "." or relative PATH entry names the current directory: whoever can write it would run as us."""
+    where, entry = case
+    cwd = tmp_path / "cwd"
+    planted = cwd / "bin" if entry == "bin" else cwd
+    planted.mkdir(parents=True)
+    (planted / "docker-credential-fakestore").write_bytes((fallback.bin / "docker-credential-fakestore").read_bytes())
+    (planted / "docker-credential-fakestore").chmod(0o755)
+    name = "" if entry == "(empty)" else entry
+    path = f"{name}{os.pathsep}{env['PATH']}" if where == "first" else f"{env['PATH']}{os.pathsep}{name}"
+    environ = {**fallback.env(configure(env, home)), "PATH": path}
+    proc = subprocess.run(
+        [helper_exe(), "get"], input=b"ghcr.io", capture_output=True, env=environ, cwd=cwd, check=False
+    )
+    assert (proc.returncode, proc.stdout.decode()) == (1, NOT_FOUND + "\n")
+    assert proc.stderr.decode().splitlines() == [
+        PREFIX + "fallback helper docker-credential-fakestore was found only through the relative PATH entry "
+        f"{entry!r}: not run; install it in a directory named by an absolute PATH entry"
+    ]
+    assert fallback.calls() == []
+
+
+def test_a_fallback_that_is_not_a_regular_executable_file_is_not_run(
+    env: dict[str, str], home: Path, fallback: Fallback
+) -> None:
+    script = fallback.bin / "docker-credential-fakestore"
+    script.chmod(0o644)  # not executable (root runs anything with an x bit: take them all away)
+    proc = run_helper(["get"], fallback.env(configure(env, home)), "ghcr.io")
+    assert (proc.returncode, proc.stdout) == (1, NOT_FOUND + "\n")
+    assert "is not on PATH" in proc.stderr
+    script.unlink()
+    script.mkdir()  # a directory of that name (executable bit and all) is not a program either
+    proc = run_helper(["get"], fallback.env(configure(env, home)), "ghcr.io")
+    assert "is not on PATH" in proc.stderr
+    assert fallback.calls() == []
+
+
+def test_the_fallback_never_sees_aws_secrets(env: dict[str, str], home: Path, fallback: Fallback) -> None:
+    secrets = {
+        "AWS_SECRET_ACCESS_KEY": "secret-key-value",
+        "AWS_SESSION_TOKEN": "session-token-value",
+        "AWS_SECURITY_TOKEN": "security-token-value",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "pod-token-value",
+    }
+    dump = fallback.bin.parent / "environment.json"
+    spy = fallback.bin / "docker-credential-spy"
+    spy.write_text(f"#!{sys.executable}\nimport json, os\njson.dump(dict(os.environ), open({str(dump)!r}, 'w'))\n")
+    spy.chmod(0o755)
+    environ = {**fallback.env(configure(env, home, "spy")), **secrets, "AWS_PROFILE": "kept"}
+    run_helper(["get"], environ, "ghcr.io")
+    seen = json.loads(dump.read_text())
+    assert not set(secrets) & set(seen)
+    assert not any(value in json.dumps(seen) for value in secrets.values())
+    assert seen["AWS_PROFILE"] == "kept"  # the rest of the environment is passed as it was
+    assert seen["DOCKER_CREDENTIAL_ECR_PASSED_THROUGH"] == "1"

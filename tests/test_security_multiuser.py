@@ -137,3 +137,24 @@ def test_a_config_file_of_root_is_trusted(box: Box, users: Users) -> None:
     proc = users.get("mirror.example.com", users.victim_env(DOCKER_CREDENTIAL_ECR_CONFIG=config))
     assert _token(proc)
     assert proc.stderr == ""
+
+
+# -- 3. the fallback helper: never from the current directory ------------------------------------------
+def test_a_fallback_planted_in_the_current_directory_never_runs(box: Box, users: Users) -> None:
+    """The victim works in a shared directory with "." on PATH; the attacker's helper there never runs."""
+    loot = f"{users.attacker_home}/loot"
+    users.as_attacker(
+        f"chmod 0755 {users.attacker_home}; touch {loot}; chmod 0666 {loot}\n"
+        f"printf '#!/bin/sh\\nenv >> {loot}\\necho stolen\\n' > {users.shared}/docker-credential-desktop\n"
+        f"chmod 0755 {users.shared}/docker-credential-desktop"
+    )
+    config = f"{users.victim_home}/config.toml"
+    users.as_victim(f"umask 077; printf 'fallback = \"desktop\"\\n' > {config}")
+    env = users.victim_env(DOCKER_CREDENTIAL_ECR_CONFIG=config)
+    env["PATH"] = f".:{env['PATH']}"
+    proc = users.get("ghcr.io", env, cwd=users.shared)
+    _not_found(proc)
+    [line] = _stderr_lines(proc)
+    assert "relative PATH entry '.'" in line
+    assert box.read(loot) == b"", "the planted helper ran with the victim's environment"
+    assert _token(users.get(ECR_HOST, env, cwd=users.shared))
