@@ -73,6 +73,11 @@ RULE_KEYS = ("match", "profile", "role_arn", "external_id", "session_name", "reg
 ROLE_ONLY_KEYS = ("external_id", "session_name")
 # A fallback helper that is this helper would answer every pass-through by passing it through again.
 OWN_NAMES = frozenset({"ecr-login"})
+# Docker Hub's names. An alias for one would hand an ECR token to Docker Hub: docker asks for Docker
+# Hub's credentials (https://index.docker.io/v1/) to send them to a registry mirror, and dockerd sends
+# the same credentials to Docker Hub itself whenever the mirror misses (shown with a real dockerd in
+# tests/e2e/test_daemons.py). Subdomains of these count too.
+DOCKER_HUB_DOMAINS = ("docker.io", "docker.com")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -745,6 +750,14 @@ class _Validator:
                 raise self.fail(f"alias {name!r} has a port out of range", *where)
             if registries.parse(host) is not None or ".dkr.ecr" in host or ".dkr-ecr" in host:
                 raise self.fail(f"alias {name!r} is itself an ECR registry host; an alias names another host", *where)
+            bare = host.partition(":")[0]
+            if any(bare == domain or bare.endswith("." + domain) for domain in DOCKER_HUB_DOMAINS):
+                raise self.fail(
+                    f"alias {name!r} names Docker Hub: dockerd sends Docker Hub's credentials to Docker Hub "
+                    "itself when a registry mirror misses, so this would hand it an ECR token; "
+                    "pull through the cache's ECR host instead",
+                    *where,
+                )
             registry = registries.parse(target)
             if registry is None or registry.host != target.strip().lower():
                 raise self.fail(

@@ -161,6 +161,16 @@ def test_aliases_resolve_in_every_spelling(url: str, host: str, target: str) -> 
 
 
 @pytest.mark.parametrize(
+    "name", ["mydocker.io", "docker.io.example.com", "docker.iox", "registry.example.com:5000", "hub.example.io"]
+)
+def test_names_like_docker_hub_but_not_it_are_fine_aliases(name: str) -> None:
+    config = configs.parse(f'[aliases]\n"{name}" = "{ECR_HOST}"\n')
+    resolution = config.resolve(f"https://{name}/v2/")
+    assert resolution is not None
+    assert resolution.registry.host == ECR_HOST
+
+
+@pytest.mark.parametrize(
     ("url", "owned"),
     [
         pytest.param(f"http://{MIRROR}", True, id="alias-over-http"),
@@ -277,6 +287,18 @@ BAD = {
     "alias-is-ecr": (
         f'[aliases]\n"{WEST_HOST}" = "{ECR_HOST}"\n',
         f":2: alias '{WEST_HOST}' is itself an ECR registry host; an alias names another host",
+    ),
+    "alias-docker-hub": (
+        f'[aliases]\n"index.docker.io" = "{ECR_HOST}"\n',
+        ":2: alias 'index.docker.io' names Docker Hub: dockerd sends Docker Hub's credentials to Docker Hub "
+        "itself when a registry mirror misses, so this would hand it an ECR token; "
+        "pull through the cache's ECR host instead",
+    ),
+    "alias-docker-hub-with-port": (
+        f'[aliases]\n"Registry-1.Docker.IO:443" = "{ECR_HOST}"\n',
+        ":2: alias 'Registry-1.Docker.IO:443' names Docker Hub: dockerd sends Docker Hub's credentials to "
+        "Docker Hub itself when a registry mirror misses, so this would hand it an ECR token; "
+        "pull through the cache's ECR host instead",
     ),
     "alias-not-host": (
         f'[aliases]\n"not a host" = "{ECR_HOST}"\n',
@@ -601,6 +623,18 @@ def test_alias_end_to_end(env: dict[str, str], home: Path, fake: FakeAWS) -> Non
     listed = run_helper(["list"], env, None)
     assert (listed.returncode, listed.stderr) == (0, "")
     assert json.loads(listed.stdout) == {f"https://{MIRROR}": "AWS"}
+
+
+def test_docker_hub_alias_end_to_end_never_answers_for_docker_hub(
+    env: dict[str, str], home: Path, fake: FakeAWS
+) -> None:
+    """The key docker asks for Docker Hub (and so for a registry mirror) gets no ECR token."""
+    path = use_config(env, home, f'[aliases]\n"index.docker.io" = "{ECR_HOST}"\n')
+    proc = run_helper(["get"], env, "https://index.docker.io/v1/")
+    assert (proc.returncode, proc.stdout) == (1, NOT_FOUND + "\n")
+    assert proc.stderr.startswith(f"docker-credential-ecr-login: {path}:2: alias 'index.docker.io' names Docker Hub")
+    assert proc.stderr.count("\n") == 1
+    assert fake.calls("*") == 0
 
 
 def test_bad_config_end_to_end(env: dict[str, str], home: Path, fake: FakeAWS) -> None:
