@@ -297,6 +297,7 @@ class Registry:
     pki: Pki
     htpasswd: Path
     listen: str = "127.0.0.1:443"
+    storage: Path | None = None  # another registry's storage, to serve the same images on another address
     proc: subprocess.Popen[str] | None = None
     log: Path = field(init=False)
 
@@ -307,7 +308,7 @@ class Registry:
             "version": "0.1",
             "log": {"level": "info", "accesslog": {"disabled": False}},
             "storage": {
-                "filesystem": {"rootdirectory": str(self.directory / "storage")},
+                "filesystem": {"rootdirectory": str(self.storage or self.directory / "storage")},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },
             "http": {
@@ -350,6 +351,20 @@ class Registry:
             if access and access.group(1).startswith(path) and user_agent in access.group(3):
                 found.append(int(access.group(2)))
         return found
+
+    def authorized(self, since: int, path: str, user_agent: str) -> int:
+        """How many requests after ``since`` for paths starting with ``path``, from clients whose user
+        agent contains ``user_agent``, passed htpasswd (whose only user is AWS): the registry logs
+        the user name only on errors, so a clean pull shows up here and not in authenticated_users."""
+        count = 0
+        for line in self.log_text()[since:].splitlines():
+            if 'msg="authorized request"' not in line:
+                continue
+            fields = dict(re.findall(r'([\w.]+)=("(?:[^"\\]|\\.)*"|\S*)', line))
+            uri = fields.get("http.request.uri", "").strip('"')
+            if uri.startswith(path) and user_agent in fields.get("http.request.useragent", ""):
+                count += 1
+        return count
 
     def authenticated_users(self, repository: str, host: str) -> set[str]:
         """The users the registry logged as authenticated on requests for ``host/repository``."""
@@ -427,6 +442,33 @@ def _digest(data: bytes) -> str:
 
 def build_oci_image(layout: Path, tag: str, file_name: str, file_content: bytes) -> OciImage:
     """An OCI image layout holding one image: one gzip layer with one file, its config, its manifest."""
+    info = tarfile.TarInfo(file_name)
+    info.size, info.mtime, info.mode = len(file_content), 0, 0o644
+    config = {"Labels": {"org.opencontainers.image.title": "docker-credential-ecr e2e"}}
+    return build_image(
+        layout,
+        tag,
+        members=[(info, file_content)],
+        container_config=config,
+        file_name=file_name,
+        file_content=file_content,
+    )
+
+
+def build_image(
+    layout: Path,
+    tag: str,
+    *,
+    members: Sequence[tuple[tarfile.TarInfo, bytes | None]],
+    container_config: Mapping[str, Any],
+    file_name: str,
+    file_content: bytes,
+    history: Sequence[Mapping[str, str]] = (),
+) -> OciImage:
+    """An OCI image layout holding one image: one gzip layer of ``members``, its config, its manifest.
+
+    ``file_name``/``file_content`` name one regular file of the layer that tests read back. Builders
+    that add layers (buildah) want one ``history`` entry per layer of the base image."""
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
 
@@ -437,9 +479,8 @@ def build_oci_image(layout: Path, tag: str, file_name: str, file_content: bytes)
 
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(file_name)
-        info.size, info.mtime, info.mode = len(file_content), 0, 0o644
-        tar.addfile(info, io.BytesIO(file_content))
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
     layer_tar = raw.getvalue()
     layer = put(gzip.compress(layer_tar, mtime=0))
     config = put(
@@ -447,8 +488,9 @@ def build_oci_image(layout: Path, tag: str, file_name: str, file_content: bytes)
             {
                 "architecture": "amd64",
                 "os": "linux",
-                "config": {"Labels": {"org.opencontainers.image.title": "docker-credential-ecr e2e"}},
+                "config": dict(container_config),
                 "rootfs": {"type": "layers", "diff_ids": [_digest(layer_tar)]},
+                **({"history": [dict(h) for h in history]} if history else {}),
             },
             sort_keys=True,
         ).encode()
