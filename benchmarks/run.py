@@ -417,7 +417,8 @@ def median(values: list[float]) -> float:
 
 def pair_ratio(a: list[float], b: list[float]) -> float:
     """Median of a[i] / b[i]: each pair ran back to back, so machine noise mostly cancels."""
-    return median([x / y for x, y in zip(a, b, strict=True) if y > 0])
+    assert len(a) == len(b), (len(a), len(b))
+    return median([x / y for x, y in zip(a, b) if y > 0])
 
 
 def summary(samples: list[Sample], rss_kib: list[int]) -> Json:

@@ -659,7 +659,10 @@ class _Validator:
         return ConfigError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
     def _toml(self) -> dict[str, object]:
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # Python 3.9 and 3.10: the same parser, from PyPI (a dependency there)
+            import tomli as tomllib
 
         try:
             return tomllib.loads(self.text)

@@ -38,6 +38,41 @@ def helper_exe(name: str = "docker-credential-ecr-login") -> str:
     return exe
 
 
+# The XDG spec's directories: (variable, default under HOME); platformdirs adds "log" under the state dir.
+_XDG = {
+    "cache": ("XDG_CACHE_HOME", ".cache"),
+    "config": ("XDG_CONFIG_HOME", ".config"),
+    "log": ("XDG_STATE_HOME", ".local/state"),
+}
+
+
+def platformdirs_user_dir(kind: str, app: str) -> str:
+    """``platformdirs.user_<kind>_dir(app)`` (Linux/BSD), by the XDG spec where platformdirs predates it.
+
+    The spec: a relative path in an XDG variable is invalid and ignored; platformdirs also treats a
+    relative HOME as unset (the passwd entry is asked). Recent platformdirs follow both rules, and then
+    its answer is the expected one. Python 3.9 gets platformdirs 4.4 at most, which takes them
+    verbatim and answers a relative path (one that moves with the working directory): there, and only
+    there, the expected answer is spelled out from the rules instead.
+    """
+    import platformdirs
+
+    theirs: str = getattr(platformdirs, f"user_{kind}_dir")(app)
+    if os.path.isabs(theirs):
+        return theirs
+    assert sys.version_info < (3, 10), f"platformdirs {platformdirs.__version__} answered a relative {theirs!r}"
+    variable, default = _XDG[kind]
+    base = os.environ.get(variable, "")
+    if not os.path.isabs(base):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            import pwd
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        base = os.path.join(home, default)
+    return os.path.join(base, app, "log") if kind == "log" else os.path.join(base, app)
+
+
 def sealed_env(home: Path, *extra: Mapping[str, str]) -> dict[str, str]:
     """A minimal environment: PATH, HOME and locale only, plus ``extra`` (later mappings win)."""
     env = {

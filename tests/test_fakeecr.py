@@ -231,7 +231,7 @@ def test_sts_assume_role(fake: fakeecr.FakeAWS, make: Any) -> None:
     assert creds["AccessKeyId"] == fakeecr.access_key_for_role(arn)
     assert creds["AccessKeyId"].startswith("ASIA")
     assert len(creds["AccessKeyId"]) == 20
-    assert 800 < (creds["Expiration"] - datetime.datetime.now(datetime.UTC)).total_seconds() <= 901
+    assert 800 < (creds["Expiration"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds() <= 901
     assert out["AssumedRoleUser"]["Arn"] == "arn:aws:sts::111122223333:assumed-role/Pusher/ci-run"
     other = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/Other", RoleSessionName="ci-run")
     assert other["Credentials"]["AccessKeyId"] != creds["AccessKeyId"]

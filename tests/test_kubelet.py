@@ -665,7 +665,7 @@ def kubelet_matches(glob: str, image: str) -> bool:
         glob_port == port
         and len(glob_parts) == len(parts)
         and path.startswith(glob_path)
-        and all(fnmatch.fnmatchcase(p, g) for g, p in zip(glob_parts, parts, strict=True))
+        and all(fnmatch.fnmatchcase(p, g) for g, p in zip(glob_parts, parts))
     )
 
 

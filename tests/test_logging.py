@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import platformdirs
 import pytest
 
 from docker_credential_ecr import log
 from docker_credential_ecr.config import Config
 from docker_credential_ecr.settings import APP_NAME, Settings
 from fakeecr import DEFAULT_SECRET_ACCESS_KEY, FakeAWS
-from support import ECR_HOST, WEST_HOST, get_ok, run_helper
+from support import ECR_HOST, WEST_HOST, get_ok, platformdirs_user_dir, run_helper
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ def assert_no_secrets(text: str, fake: FakeAWS) -> None:
 def test_default_log_dir_equals_platformdirs(monkeypatch: pytest.MonkeyPatch, xdg: str | None) -> None:
     if xdg is not None:
         monkeypatch.setenv("XDG_STATE_HOME", xdg)
-    assert log.default_log_dir(os.environ) == platformdirs.user_log_dir(APP_NAME)
+    assert log.default_log_dir(os.environ) == platformdirs_user_dir("log", APP_NAME)
 
 
 @pytest.mark.parametrize(

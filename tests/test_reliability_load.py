@@ -53,10 +53,11 @@ class Watcher(threading.Thread):
 def _wave(envs: list[dict[str, str]], jobs: list[tuple[int, str]]) -> tuple[list[dict[str, str]], float]:
     started = time.monotonic()
     procs = [spawn(envs[who], "get", host.encode()) for who, host in jobs]
-    results = [finish(p, envs[who], timeout=120) for p, (who, _) in zip(procs, jobs, strict=True)]
+    assert len(procs) == len(jobs)
+    results = [finish(p, envs[who], timeout=120) for p, (who, _) in zip(procs, jobs)]
     elapsed = time.monotonic() - started
     answers = []
-    for proc, (_, host) in zip(results, jobs, strict=True):
+    for proc, (_, host) in zip(results, jobs):
         got = answer(proc)
         assert proc.stderr == "", proc.stderr  # retried faults are silent
         assert got["ServerURL"] == host
@@ -96,7 +97,8 @@ def test_64_concurrent_processes_one_call_per_principal_and_region(tmp_path: Pat
     # Everyone asking for the same (principal, region) got the same token, and it is the one cached.
     tokens: dict[str, set[str]] = collections.defaultdict(set)
     hosts: dict[str, set[str]] = collections.defaultdict(set)
-    for (who, host), got in zip(jobs, answers, strict=True):
+    assert len(jobs) == len(answers)
+    for (who, host), got in zip(jobs, answers):
         registry = parse(host)
         assert registry is not None
         key = cache_key(fingerprint(envs[who]), registry)

@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-import platformdirs
 import pytest
 
 from docker_credential_ecr.settings import APP_NAME, DEFAULT_TIMEOUT, Settings, default_cache_dir, user_dir
+from support import platformdirs_user_dir
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the hand-written path covers Linux/BSD")
@@ -35,7 +35,7 @@ def test_user_dirs_equal_platformdirs(
         monkeypatch.setenv(variable, xdg)
     if home is not None:
         monkeypatch.setenv("HOME", home)
-    expected = getattr(platformdirs, f"user_{kind}_dir")(APP_NAME)
+    expected = platformdirs_user_dir(kind, APP_NAME)
     assert user_dir(kind, os.environ) == expected
     if kind == "cache":
         assert default_cache_dir(os.environ) == expected
