@@ -97,7 +97,7 @@ def test_assume_role_with_mfa(fake: FakeAWS, sts: Any) -> None:
     assert too_long == ("ValidationError", fakeecr.STS_DURATION_TOO_LONG, 400)
     creds = sts.assume_role(**right, DurationSeconds=7200)["Credentials"]
     assert creds["AccessKeyId"] == fakeecr.access_key_for_role(ROLE)
-    remaining = (creds["Expiration"] - datetime.datetime.now(datetime.UTC)).total_seconds()
+    remaining = (creds["Expiration"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
     assert 7100 < remaining <= 7201
     last = fake.requests[-1]
     assert last.params["SerialNumber"] == serial
