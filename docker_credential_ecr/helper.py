@@ -92,6 +92,9 @@ class Helper:
         except ConfigError:
             config = None  # reported by the action itself
         log.setup(self.settings, config)
+        refused = log.refused()
+        if refused is not None:  # someone else's file or directory: logging stays off, get goes on
+            self.warn(refused)
 
     def resolve(self, server_url: str) -> Resolution | None:
         """The ECR registry (direct or through an alias) and its config settings. Raises ConfigError."""

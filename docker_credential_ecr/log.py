@@ -17,6 +17,12 @@ in JSON, Python reprs, headers, query strings and XML), ``user:password@`` in UR
 and any long run of base64-like characters mixing character classes (tokens, keys, signatures).
 Logging must never break a ``get``: a log file that cannot be opened turns logging off silently
 (stderr stays quiet on success), and :func:`problem` says why for ``doctor``.
+
+The log file is trusted like the cache (someone else's file there would receive what we write, a
+symlink would make us append to and chmod its target, a FIFO would stall ``get``): it is opened with
+``O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC`` inside the helper's deadline, and must be a regular file of
+ours, in a directory of ours (or root's) that others cannot write. Anything else is *refused*:
+logging stays off, :func:`refused` says why, and the helper prints that one line on stderr.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ REDACTED = "[REDACTED]"
 _logger: Any = None
 _handler: Any = None
 _problem: str | None = None
+_refused: str | None = None
+
+
+class RefusedError(OSError):
+    """The log file or its directory is not ours alone: never written. The text is the stderr line."""
 
 
 def default_log_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
@@ -84,9 +95,15 @@ def problem() -> str | None:
     return _problem
 
 
+def refused() -> str | None:
+    """Why the log file was refused as not ours alone (a line for stderr), or None."""
+    return _refused
+
+
 def setup(settings: Settings, config: Config | None = None) -> bool:
     """Turn file logging on if asked for; True when it is on. Idempotent: a second call re-targets."""
-    global _logger, _handler, _problem  # noqa: PLW0603 - logging is process-wide by nature
+    global _logger, _handler, _problem, _refused  # noqa: PLW0603 - logging is process-wide by nature
+    _refused = None
     name = level(settings, config)
     if name == "off":
         return False
@@ -99,8 +116,18 @@ def setup(settings: Settings, config: Config | None = None) -> bool:
     if _handler is not None and getattr(_handler, "baseFilename", None) == os.path.abspath(path):
         handler = _handler
     else:
+        from docker_credential_ecr.deadline import Deadline
+        from docker_credential_ecr.errors import DeadlineExceededError
+
         try:
-            handler = _open_handler(path)
+            with Deadline(settings.timeout):  # a file system that hangs must not hang `get`
+                handler = _open_handler(path)
+        except RefusedError as exc:
+            _problem = _refused = str(exc)
+            return False
+        except DeadlineExceededError:
+            _problem = _refused = f"log file {path} did not open within {settings.timeout:g} s: not used"
+            return False
         except OSError as exc:
             _problem = f"cannot open the log file {path}: {exc.strerror or exc}"
             return False
@@ -150,10 +177,8 @@ def _open_handler(path: str) -> Any:
         """RotatingFileHandler whose files are created 0600 whatever the umask (rotation included)."""
 
         def _open(self) -> Any:
-            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            fd = _open_private(self.baseFilename)
             try:
-                if hasattr(os, "fchmod"):
-                    os.fchmod(fd, 0o600)
                 return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors="backslashreplace")
             except BaseException:
                 os.close(fd)
@@ -167,6 +192,7 @@ def _open_handler(path: str) -> Any:
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    _check_directory(directory)
     handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     # "[name] message", not "name: message": the redaction would take "docker_credential_ecr: x" for
     # a key (it names a credential) and its value.
@@ -174,6 +200,61 @@ def _open_handler(path: str) -> Any:
         RedactingFormatter("%(asctime)s %(process)d %(levelname)s [%(name)s] %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     )
     return handler
+
+
+_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO without a reader fails at once instead of blocking
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _check_directory(directory: str) -> None:
+    """The cache directory's rule for the log's directory: a directory (not a symlink) of ours or
+    root's that nobody else can write, so nobody else can put a link or a FIFO at the log's path."""
+    import stat
+
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RefusedError(f"log directory {directory} is not a directory (a symlink or a file): not logging")
+    if hasattr(os, "geteuid") and st.st_uid not in (os.geteuid(), 0):
+        raise RefusedError(f"log directory {directory} belongs to another user (uid {st.st_uid}): not logging")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise RefusedError(f"log directory {directory} is writable by other users: not logging")
+
+
+def _open_private(path: str) -> int:
+    """A descriptor appending to ``path``, a regular file of ours, 0600 (created so if missing)."""
+    import errno
+    import stat
+
+    try:
+        fd = os.open(path, _FLAGS, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+            raise RefusedError(f"log file {path} is a symbolic link: not logging") from None
+        if exc.errno == errno.ENXIO:  # a FIFO (or socket) with nobody reading
+            raise RefusedError(f"log file {path} is not a regular file: not logging") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = f"log file {path} is not a regular file: not logging"
+        elif hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            problem = f"log file {path} belongs to another user (uid {st.st_uid}): not logging"
+        elif hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    if problem is not None:
+        os.close(fd)
+        raise RefusedError(problem)
+    return fd
 
 
 # -- the calls the helper makes: nothing happens unless setup() turned logging on -------------------

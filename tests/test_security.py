@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,36 @@ def test_doctor_names_a_refused_config_file(
     proc = run_helper(["get"], env, ECR_HOST)
     assert proc.returncode == 0
     assert proc.stderr.splitlines() == [f"docker-credential-ecr-login: {environment['config_refused']}"]
+
+
+# -- 4. the log file ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "fifo-with-reader", "foreign-file"])
+def test_a_log_path_that_is_not_a_file_of_ours_is_refused(env: dict[str, str], tmp_path: Path, kind: str) -> None:
+    """In a private directory too: the type and owner checks, not only the directory's."""
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o700)
+    log, target = logs / "ecr.log", write(tmp_path / "target", "keep\n", 0o644)
+    reader = None
+    if kind == "symlink":
+        log.symlink_to(target)
+        said = "is a symbolic link"
+    elif kind.startswith("fifo"):
+        os.mkfifo(log, 0o600)
+        said = "is not a regular file"
+        if kind == "fifo-with-reader":
+            reader = os.open(log, os.O_RDONLY | os.O_NONBLOCK)
+    else:
+        write(log, "", 0o600)
+        os.chown(log, NOBODY, NOBODY)
+        said = f"belongs to another user (uid {NOBODY})"
+    try:
+        proc = run_helper(["get"], {**env, "AWS_ECR_LOG_LEVEL": "debug", "AWS_ECR_LOG_FILE": str(log)}, ECR_HOST)
+        heard = os.read(reader, 1 << 16) if reader is not None else b""
+    finally:
+        if reader is not None:
+            os.close(reader)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert proc.stderr.splitlines() == [f"docker-credential-ecr-login: log file {log} {said}: not logging"]
+    assert heard == b""
+    assert target.read_text() == "keep\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from multiuser import Box, Users, available
+from multiuser import ATTACKER, VICTIM, Box, Users, available
 
 from support import ECR_HOST, NOT_FOUND
 
@@ -158,3 +159,79 @@ def test_a_fallback_planted_in_the_current_directory_never_runs(box: Box, users:
     assert "relative PATH entry '.'" in line
     assert box.read(loot) == b"", "the planted helper ran with the victim's environment"
     assert _token(users.get(ECR_HOST, env, cwd=users.shared))
+
+
+# -- 4. the log file: never through a link, never into a FIFO, never in a directory others can write --
+def _log_config(users: Users, log: str) -> dict[str, str]:
+    config = f"{users.victim_home}/config.toml"
+    users.as_victim(f'umask 077; printf \'log_level = "debug"\\nlog_file = "{log}"\\n\' > {config}')
+    return users.victim_env(DOCKER_CREDENTIAL_ECR_CONFIG=config)
+
+
+def _shared_dir_line(users: Users) -> str:
+    return f"docker-credential-ecr-login: log directory {users.shared} is writable by other users: not logging"
+
+
+def test_a_symlink_at_the_log_path_is_not_written_through(box: Box, users: Users) -> None:
+    """The attacker links the victim's log path to a file of the victim's: it is neither appended to nor chmodded."""
+    precious = f"{users.victim_home}/notes.txt"
+    users.as_victim(f"chmod 0755 {users.victim_home}; printf 'mine\\n' > {precious}; chmod 0644 {precious}")
+    log = f"{users.shared}/ecr.log"
+    users.as_attacker(f"ln -s {precious} {log}")
+    proc = users.get(ECR_HOST, _log_config(users, log))
+    assert _token(proc)
+    # Refused for the shared directory before the link is even looked at: one line, and get goes on.
+    assert _stderr_lines(proc) == [_shared_dir_line(users)]
+    assert box.read(precious) == b"mine\n"
+    assert box.sh(f"stat -c %a {precious}").strip() == "644"
+
+
+@pytest.mark.parametrize("reader", [False, True], ids=["nobody-reading", "attacker-reading"])
+def test_a_fifo_at_the_log_path_neither_hangs_get_nor_feeds_the_attacker(box: Box, users: Users, reader: bool) -> None:
+    log = f"{users.shared}/ecr.log"
+    users.as_attacker(f"mkfifo -m 0666 {log}")
+    listener = None
+    if reader:  # the attacker opens the FIFO for reading first, says so, then prints what arrives
+        code = (
+            "import os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)\n"
+            "print('listening', flush=True)\n"
+            "os.set_blocking(fd, True)\n"
+            "while True:\n"
+            "    data = os.read(fd, 65536)\n"
+            "    if data: sys.stdout.write(data.hex() + '\\n'); sys.stdout.flush()\n"
+        )
+        listener = box.spawn([sys.executable, "-c", code, log], uid=ATTACKER)
+        assert listener.stdout is not None
+        assert listener.stdout.readline() == b"listening\n"
+    proc = users.get(ECR_HOST, _log_config(users, log))
+    assert _token(proc)
+    # Refused for the shared directory before the link is even looked at: one line, and get goes on.
+    assert _stderr_lines(proc) == [_shared_dir_line(users)]
+    if listener is not None:
+        listener.kill()
+        heard, _ = listener.communicate(timeout=10)
+        assert heard == b"", "the attacker read the victim's log"
+
+
+def test_a_log_directory_others_can_write_is_refused(box: Box, users: Users) -> None:
+    """A log file in a directory anyone can write: the attacker could swap it at any moment."""
+    log = f"{users.shared}/ecr.log"
+    proc = users.get(ECR_HOST, _log_config(users, log))
+    assert _token(proc)
+    assert _stderr_lines(proc) == [_shared_dir_line(users)]
+    assert box.read(log) is None
+
+
+def test_a_log_file_of_the_attacker_is_refused(box: Box, users: Users) -> None:
+    """The attacker pre-creates the log (0666) in a directory the victim shares with them (group-writable)."""
+    logs = f"{users.root}/logs"
+    box.sh(f"mkdir -m 0755 {logs}; chown {VICTIM}:{VICTIM} {logs}")
+    log = f"{logs}/ecr.log"
+    box.sh(f"touch {log}; chown {ATTACKER}:{ATTACKER} {log}; chmod 0666 {log}")
+    proc = users.get(ECR_HOST, _log_config(users, log))
+    assert _token(proc)
+    assert _stderr_lines(proc) == [
+        f"docker-credential-ecr-login: log file {log} belongs to another user (uid {ATTACKER}): not logging"
+    ]
+    assert box.read(log) == b""
