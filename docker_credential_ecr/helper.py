@@ -70,6 +70,8 @@ class Helper:
     # -- plumbing ---------------------------------------------------------------------------------
     def warn(self, message: str) -> None:
         """One line on stderr, at most once per message per process."""
+        if "@" in message:  # a proxy or endpoint URL with its password, should a library print one
+            message = log.redact_userinfo(message)
         if message not in self._warned:
             self._warned.add(message)
             log.warning("%s", message)

@@ -302,8 +302,12 @@ def _patterns() -> list[tuple[Any, str]]:
                 ),
                 rf"\1{REDACTED}",
             ),
-            # user:password@ in URLs
-            (re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@", re.IGNORECASE), rf"\1{REDACTED}@"),
+            # user:password@ in URLs, up to the last "@" (a password may hold one): scheme://, //,
+            # and the scheme-less user:password@host botocore also accepts as a proxy
+            (re.compile(r"([a-z][a-z0-9+.-]*://|(?<![^\s=('\"\[,])//)[^\s'\"<>]*@", re.IGNORECASE), rf"\1{REDACTED}@"),
+            (re.compile(r"(?<![^\s=('\"\[,])[^\s:@/'\"<>\[\]]+:(?!//)[^\s'\"<>]*@(?=[\w\[])"), f"{REDACTED}@"),
+            # a lone token@host:port without a scheme (an e-mail address has no port)
+            (re.compile(r"(?<![^\s=('\"\[,])[^\s:@/'\"<>\[\]]+@(?=[\w.-]+:[0-9])"), f"{REDACTED}@"),
             # URL query strings (pre-signed URLs carry their signature and credentials there)
             (re.compile(r"([a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s#'\"]*", re.IGNORECASE), rf"\1?{REDACTED}"),
             # Anything long and token-like that mixes character classes: ECR passwords, access keys,
@@ -321,6 +325,31 @@ def _long_token(match: Any) -> str:
     text: str = match.group(0)
     classes = any(c.isdigit() for c in text) + any(c.islower() for c in text) + any(c.isupper() for c in text)
     return REDACTED if classes == 3 or (classes == 2 and len(text) >= 64) else text
+
+
+def mask_userinfo(url: str) -> str:
+    """``url`` with its user info (user name and password) shown as ``***``, in every form botocore
+    accepts for a proxy: ``scheme://user:pass@host``, ``//user:pass@host``, the scheme-less
+    ``user:pass@host:port``, a lone ``token@host``, and passwords holding ``@`` or ``:``.
+    The user info runs to the last ``@``: what follows is the host, whatever the password held."""
+    if "@" not in url:
+        return url
+    prefix, rest = "", url
+    scheme, sep, after = url.partition("://")
+    if sep and scheme[:1].isalpha() and all(c.isalnum() or c in "+.-" for c in scheme):
+        prefix, rest = scheme + sep, after
+    elif url.startswith("//"):
+        prefix, rest = "//", url[2:]
+    return prefix + "***@" + rest.rpartition("@")[2]
+
+
+def redact_userinfo(text: str) -> str:
+    """Free text (a stderr line) with the user info of every URL in it replaced (see :func:`redact`)."""
+    if "@" not in text:
+        return text
+    for pattern, replacement in _patterns()[2:5]:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def redact(text: str) -> str:

@@ -88,3 +88,71 @@ def test_a_log_path_that_is_not_a_file_of_ours_is_refused(env: dict[str, str], t
     assert heard == b""
     assert target.read_text() == "keep\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+# -- 5. proxy passwords, in every form botocore accepts ----------------------------------------------
+# botocore takes HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (any case) through urllib's getproxies(), prefixes
+# "http://" to anything without "http:"/"https:" (httpsession.ProxyConfiguration._fix_proxy_url) and
+# reads the user info with urlparse, which splits at the last "@".
+PASSWORD = "Zq7s3cr3tW"
+PROXY_FORMS = [
+    pytest.param(f"http://alice:{PASSWORD}@proxy.example:3128", id="http"),
+    pytest.param(f"https://alice:{PASSWORD}@proxy.example:3128/", id="https-with-slash"),
+    pytest.param(f"HTTP://alice:{PASSWORD}@proxy.example:3128", id="upper-case-scheme"),
+    pytest.param(f"alice:{PASSWORD}@proxy.example:3128", id="no-scheme"),
+    pytest.param(f"//alice:{PASSWORD}@proxy.example:3128", id="scheme-relative"),
+    pytest.param(f"http://alice:{PASSWORD}@x@proxy.example:3128", id="at-in-password"),
+    pytest.param(f"alice:{PASSWORD}@x@proxy.example:3128", id="at-in-password-no-scheme"),
+    pytest.param(f"http://alice:{PASSWORD}:x@proxy.example:3128", id="colon-in-password"),
+    pytest.param(f"http://alice:{PASSWORD}%40x@proxy.example:3128", id="percent-encoded"),
+    pytest.param(f"http://{PASSWORD}@proxy.example:3128", id="token-as-user"),
+    pytest.param(f"{PASSWORD}@proxy.example:3128", id="token-as-user-no-scheme"),
+    pytest.param(f"socks5://alice:{PASSWORD}@proxy.example:1080", id="other-scheme"),
+    pytest.param(f"http://alice:{PASSWORD}@[::1]:3128", id="ipv6-host"),
+]
+
+
+@pytest.mark.parametrize("proxy", PROXY_FORMS)
+def test_mask_userinfo_keeps_the_host_and_drops_the_password(proxy: str) -> None:
+    from docker_credential_ecr.log import mask_userinfo
+
+    masked = mask_userinfo(proxy)
+    assert PASSWORD not in masked
+    assert "alice" not in masked
+    assert masked.endswith(proxy.rpartition("@")[2])
+    assert "***@" in masked
+
+
+@pytest.mark.parametrize("proxy", PROXY_FORMS)
+def test_no_proxy_password_in_doctor_get_or_the_log(env: dict[str, str], tmp_path: Path, proxy: str) -> None:
+    log = tmp_path / "logs" / "ecr.log"
+    environ = {
+        **env,
+        "HTTPS_PROXY": proxy,
+        "http_proxy": proxy,
+        "ALL_PROXY": proxy,
+        "NO_PROXY": "",
+        "no_proxy": "",
+        "AWS_ECR_LOG_LEVEL": "debug",
+        "AWS_ECR_LOG_FILE": str(log),
+        "AWS_ECR_TIMEOUT": "10",
+    }
+    text = run_helper(["doctor"], environ)
+    as_json = run_helper(["doctor", "--json"], environ)
+    got = run_helper(["get"], environ, ECR_HOST)
+    shown = json.loads(as_json.stdout)["sections"]["credentials"]["variables"]
+    assert set(shown) >= {"HTTPS_PROXY", "http_proxy", "ALL_PROXY"}
+    assert shown["HTTPS_PROXY"].endswith(proxy.rpartition("@")[2])
+    everything = [text.stdout, text.stderr, as_json.stdout, as_json.stderr, got.stdout, got.stderr]
+    everything.append(log.read_text() if log.exists() else "")
+    for output in everything:
+        assert PASSWORD not in output
+        assert PASSWORD.lower() not in output.lower()
+
+
+@pytest.mark.parametrize("proxy", PROXY_FORMS)
+def test_the_log_redacts_proxy_user_info_in_free_text(proxy: str) -> None:
+    from docker_credential_ecr import log
+
+    for text in (f"proxy {proxy} refused", f"HTTPS_PROXY={proxy}", f'Failed to connect to proxy URL: "{proxy}"'):
+        assert PASSWORD not in log.redact(text), text

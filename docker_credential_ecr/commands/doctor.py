@@ -85,6 +85,10 @@ SHOWN_VARIABLES = (
     "AWS_CA_BUNDLE",
     "HTTPS_PROXY",
     "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
     "NO_PROXY",
     "no_proxy",
 )
@@ -309,11 +313,10 @@ def _variables(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _redact_url(value: str) -> str:
-    """A URL's user info is the one place a secret could hide in these variables."""
-    scheme, sep, rest = value.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return value
+    """A URL's user info is the one place a secret could hide in these variables (proxies above all)."""
+    from docker_credential_ecr.log import mask_userinfo
+
+    return mask_userinfo(value)
 
 
 def check_credentials(environ: Mapping[str, str], principal: str, rule: Rule | None = None) -> Section:
