@@ -184,6 +184,32 @@ def fetch_token(
     return Token(user, password, issued_at, _expiry(data.get("expiresAt"), issued_at))
 
 
+NO_CREDENTIALS = (
+    "no AWS credentials found (looked at AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/config and credentials, "
+    "web identity, container and instance credentials): run `aws configure` or set AWS_PROFILE"
+)
+
+
+def credentials_problem(environ: Mapping[str, str], profile: str | None = None) -> str | None:
+    """None when botocore's credential chain yields credentials for ``profile``; else the line that says
+    which source failed and what to do. Resolves them as a call would (an assumed role calls STS, the
+    container and instance sources their endpoints); calls no ECR API. Never a secret in the line."""
+    from docker_credential_ecr.registry import Registry
+
+    try:
+        credentials = make_session(profile).get_credentials()
+        if credentials is None:
+            return NO_CREDENTIALS
+        credentials.get_frozen_credentials()
+    except Exception as exc:  # the same lines `get` prints for the same failures
+        anywhere = Registry(
+            service="ecr-public", account=None, region=ECR_PUBLIC_REGION, fips=False, dualstack=False, host=""
+        )
+        line = explain(exc, anywhere, profile=profile, environ=environ)
+        return line.replace("ECR Public (us-east-1) GetAuthorizationToken failed: ", "loading AWS credentials failed: ")
+    return None
+
+
 def _one_line(text: object, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -220,10 +246,7 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
             f"AWS profile {name!r} is not in the AWS config or credentials files: run `aws configure --profile {name}`"
         )
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return (
-            "no AWS credentials found (looked at AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/config and credentials, "
-            "web identity, container and instance credentials): run `aws configure` or set AWS_PROFILE"
-        )
+        return NO_CREDENTIALS
     if isinstance(exc, CredentialRetrievalError):
         return f"could not load AWS credentials ({principal}): {_one_line(exc)}"
     if isinstance(exc, SSLError):

@@ -156,3 +156,27 @@ def test_the_log_redacts_proxy_user_info_in_free_text(proxy: str) -> None:
 
     for text in (f"proxy {proxy} refused", f"HTTPS_PROXY={proxy}", f'Failed to connect to proxy URL: "{proxy}"'):
         assert PASSWORD not in log.redact(text), text
+
+
+# -- 10. doctor without a registry still finds out whether credentials resolve -----------------------
+def test_doctor_without_a_registry_or_credentials_fails(env: dict[str, str], fake: object) -> None:
+    environ = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    proc = run_helper(["doctor"], environ)
+    assert proc.returncode == 1, proc.stdout
+    assert "no AWS credentials found" in proc.stdout
+    assert "Result: FAILED (AWS credentials)" in proc.stdout
+    report = json.loads(run_helper(["doctor", "--json"], environ).stdout)
+    assert report["ok"] is False
+    assert report["sections"]["credentials"]["resolved"] is False
+    # A profile that names a missing source profile: the failing source is named.
+    config = write(
+        Path(env["AWS_CONFIG_FILE"]),
+        "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = gone\n",
+    )
+    proc = run_helper(["doctor"], {**environ, "AWS_PROFILE": "ci"})
+    assert proc.returncode == 1, proc.stdout
+    assert "gone" in proc.stdout, proc.stdout
+    assert config.exists()
+    # With credentials, it resolves them (static keys: no call at all) and passes.
+    proc = run_helper(["doctor"], env)
+    assert proc.returncode == 0, proc.stdout

@@ -362,6 +362,21 @@ def check_credentials(environ: Mapping[str, str], principal: str, rule: Rule | N
     return section
 
 
+def check_credential_chain(section: Section, environ: Mapping[str, str], settings: Settings) -> None:
+    """Resolve the credentials as botocore would (within the timeout); a failure fails the section."""
+    from docker_credential_ecr import aws
+    from docker_credential_ecr.deadline import Deadline
+
+    try:
+        with Deadline(settings.timeout):
+            problem = aws.credentials_problem(environ)
+    except DeadlineExceededError as exc:
+        problem = f"loading AWS credentials did not finish ({exc}; AWS_ECR_TIMEOUT): check the network and proxy"
+    section.facts["resolved"] = problem is None
+    if problem is not None:
+        section.fail(problem)
+
+
 def check_cache(settings: Settings, registry: Registry | None, principal: str, now: float) -> Section:
     section = Section("cache")
     state = cache_state(settings, now, current_principal=principal)
@@ -473,6 +488,8 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
     cache = check_cache(settings, registry, principal, now)
     sections.append(cache)
     if server_url is None:
+        if fetch:  # no registry to fetch for: still find out whether the credentials resolve
+            check_credential_chain(sections[-2], environ, settings)
         return sections
     skipped = None
     if registry is None:
