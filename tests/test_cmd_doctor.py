@@ -43,6 +43,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The registry check (GET /v2/ with the cached token) must not leave loopback: every doctor here goes
+# through a proxy on a closed loopback port, so the check ends in "could not ask" (a warning).
+DEAD_PROXY = f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(autouse=True)
+def _no_registry_beyond_loopback(env: dict[str, str]) -> None:
+    env["HTTPS_PROXY"] = env["https_proxy"] = DEAD_PROXY
+
+
 def statuses(sections: dict[str, dict[str, object]]) -> dict[str, object]:
     return {name: section["status"] for name, section in sections.items()}
 
@@ -59,7 +69,9 @@ def test_success_fetches_but_does_not_write_the_cache(env: dict[str, str], fake:
         "credentials": "ok",
         "cache": "ok",
         "fetch": "ok",
+        "registry_auth": "skipped",
     }
+    assert sections["registry_auth"]["skipped"] == "no cached token for this principal and region"
     registry = sections["registry"]
     assert {k: registry[k] for k in ("host", "service", "account", "region", "partition", "fips", "dualstack")} == {
         "host": ECR_HOST,
@@ -430,3 +442,29 @@ def test_a_host_for_the_fallback_helper_is_a_warning(env: dict[str, str], fake: 
     registry = sections["registry"]
     assert (registry["status"], registry["handed_to"]) == ("warning", "docker-credential-desktop")
     assert sections["fetch"]["skipped"] == "not an ECR registry"
+
+
+# -- the cached token at the registry (accepted / rejected: tests/e2e/test_daemons.py, real registry) ---
+def test_the_cached_token_is_tried_at_the_registry_and_no_answer_is_a_warning(
+    env: dict[str, str], fake: FakeAWS
+) -> None:
+    get_ok(env, ECR_HOST)
+    status, sections = doctor_json(env, f"https://{ECR_HOST}/v2/")
+    assert status == 0
+    check = sections["registry_auth"]
+    assert check["status"] == "warning"
+    assert check["url"] == f"https://{ECR_HOST}/v2/"
+    problems = check["problems"]
+    assert isinstance(problems, list)
+    assert len(problems) == 1
+    assert str(problems[0]["message"]).startswith(f"could not ask https://{ECR_HOST}/v2/ about the cached token: ")
+    text = doctor(env, ECR_HOST)
+    assert "\nCached token at the registry: WARNING\n" in text.stdout
+    assert_no_secret(fake, env, text, doctor(env, ECR_HOST, "--json"))
+
+
+def test_no_fetch_does_not_ask_the_registry_either(env: dict[str, str], fake: FakeAWS) -> None:
+    get_ok(env, ECR_HOST)
+    status, sections = doctor_json(env, ECR_HOST, "--no-fetch")
+    assert status == 0
+    assert sections["registry_auth"] == {"status": "skipped", "skipped": "--no-fetch", "problems": []}

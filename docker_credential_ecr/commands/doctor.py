@@ -10,7 +10,10 @@ with a token; a *warning* means it works, but worse than it should or only by lu
 - credentials: where the AWS credentials would come from, the principal fingerprint the cache is keyed
   by, the AWS files and profile, the relevant variables (secret values never shown);
 - cache: the cache file, its safety checks, and this registry's entry (age, expiry, fresh/stale/expired);
-- fetch: a live GetAuthorizationToken, timed, with its expiry or the exact error line `get` would print.
+- fetch: a live GetAuthorizationToken, timed, with its expiry or the exact error line `get` would print;
+- registry_auth: the cached token tried at the registry (``GET /v2/`` with basic auth, as docker's
+  first request), which docker never reports back: a token the registry refuses (revoked, or the policy
+  changed) fails with ``rejected by the registry: run `docker-credential-ecr-login cache clear```.
 
 The live fetch goes through the helper's own fetch path (profile, role, endpoints), with the cache
 off: the token, an assumed role's credentials and the parsed config copy are not written. doctor
@@ -458,6 +461,49 @@ def check_fetch(helper: Helper, registry: Registry, settings: Settings, cached_e
     return section
 
 
+def check_cached_token_at_registry(settings: Settings, resolution: Resolution, principal: str, now: float) -> Section:
+    """``GET /v2/`` at the registry (or the alias docker talks to) with the cached token.
+
+    docker never tells the helper that a registry refused its answer, so a token the registry no longer
+    takes (revoked, or the policy changed) keeps being served from the cache: this says so."""
+    from http.client import HTTPException
+
+    from docker_credential_ecr.cache import TokenCache, cache_key
+    from docker_credential_ecr.commands.registry_probe import probe, registry_url
+
+    section = Section("registry_auth")
+    entry = None
+    if settings.cache_dir:
+        try:
+            entry = TokenCache(settings.cache_dir).lookup(cache_key(principal, resolution.registry))
+        except CacheError:  # reported in the cache section
+            entry = None
+    if entry is None:
+        section.skipped = "no cached token for this principal and region"
+        return section
+    if entry.expires_at <= now:
+        section.skipped = "the cached token has expired"
+        return section
+    url = registry_url(resolution.host)
+    section.facts["url"] = url
+    started = time.monotonic()
+    try:
+        status = probe(resolution.host, entry.username, entry.password, settings.timeout)
+    except (OSError, HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        reason_text = " ".join(str(reason).split()) or type(exc).__name__
+        section.warn(f"could not ask {url} about the cached token: {reason_text}")
+        return section
+    section.facts["elapsed_ms"] = round((time.monotonic() - started) * 1000)
+    section.facts["http_status"] = status
+    section.facts["accepted"] = 200 <= status < 300
+    if status in (401, 403):
+        section.fail(f"rejected by the registry: run `{EXECUTABLE} cache clear`")
+    elif not 200 <= status < 300:
+        section.warn(f"{url} answered HTTP {status}: cannot tell whether the registry takes the cached token")
+    return section
+
+
 # -- the report -----------------------------------------------------------------------------------
 def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str]) -> list[Section]:
     from docker_credential_ecr.config import EMPTY
@@ -502,6 +548,9 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
         section = Section("fetch")
         section.skipped = skipped
         sections.append(section)
+        at_registry = Section("registry_auth")
+        at_registry.skipped = skipped
+        sections.append(at_registry)
         return sections
     entry = cache.facts.get("entry")
     cached_expiry = None
@@ -510,6 +559,8 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
     # The cache is off for the probe: the token (and an assumed role's credentials) stay unwritten.
     probe = Helper(Settings.from_environ({**environ, "AWS_ECR_DISABLE_CACHE": "1"}), warn=quiet, config=config)
     sections.append(check_fetch(probe, registry, settings, cached_expiry))
+    assert resolution is not None
+    sections.append(check_cached_token_at_registry(settings, resolution, principal, now))
     return sections
 
 
@@ -531,6 +582,7 @@ TITLES = {
     "credentials": "AWS credentials",
     "cache": "Token cache",
     "fetch": "Live token fetch",
+    "registry_auth": "Cached token at the registry",
 }
 
 
@@ -603,8 +655,9 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Explain what the helper sees for a registry: how the host parses, the settings, whether\n"
             "Docker's config routes the host here, where AWS credentials come from (never a secret),\n"
-            "the token cache, and a live token fetch with its timing or its exact error. The fetched\n"
-            "token is not stored. Exit status: 0 when nothing failed, 1 otherwise."
+            "the token cache, a live token fetch with its timing or its exact error, and whether the\n"
+            "registry takes the cached token (GET /v2/ with it). The fetched token is not stored.\n"
+            "Exit status: 0 when nothing failed, 1 otherwise."
         ),
         epilog=(
             "examples:\n"
@@ -615,7 +668,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("registry", nargs="?", metavar="REGISTRY", help="a registry host or URL, as docker sends it")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    parser.add_argument("--no-fetch", action="store_true", help="do not call AWS (local checks only)")
+    parser.add_argument("--no-fetch", action="store_true", help="do not call AWS or the registry (local checks only)")
     return parser
 
 
