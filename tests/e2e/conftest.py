@@ -11,26 +11,17 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 
 from .daemons import (
-    BASE_REPOSITORY,
-    BASE_TAG,
-    DAEMON_ADDRESS,
-    HUB_ADDRESS,
-    HUB_HOSTS,
     Containers,
     Daemons,
     Dockerd,
-    FakeHub,
-    add_addresses,
-    build_busybox_image,
-    daemon_cli,
+    prepare_daemons,
     process_leftovers,
     require,
-    write_counter,
+    start_dockerd,
     write_etc_containers,
-    write_hub_alias_stub,
 )
 from .rig import HOSTS, Rig, build
-from .support import Namespace, Registry, Unavailable, in_ci, installed_helper, make_pki, stop
+from .support import Namespace, Unavailable, in_ci
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -78,67 +69,24 @@ def daemons(rig: Rig) -> Daemons:
     """The base image (a static busybox, built here) pushed to both registry names, and the wrapper
     that counts the helper's invocations."""
     try:
-        base = build_busybox_image(rig.root / "base-image", BASE_TAG)
+        return prepare_daemons(rig)
     except Unavailable as exc:
         unavailable(str(exc))
-    env = rig.env(rig.new_home())
-    for host in HOSTS:
-        pushed = rig.skopeo(
-            *("copy", "--preserve-digests", "--dest-creds", f"AWS:{rig.password}"),
-            *(f"oci:{base.layout}:{BASE_TAG}", f"docker://{host}/{BASE_REPOSITORY}:{BASE_TAG}"),
-            env=env,
-            timeout=60,
-        )
-        assert pushed.returncode == 0, f"pushing the base image to {host}: {pushed.stderr}"
-    counter_bin = rig.root / "counter-bin"
-    write_counter(counter_bin, installed_helper())
-    hub_stub_log = rig.stub_logs / "ecr-hubalias.log"
-    write_hub_alias_stub(rig.stub_bin, hub_stub_log, rig.password)
-    return Daemons(rig.root, base, counter_bin, hub_stub_log)
 
 
 @pytest.fixture(scope="session")
 def dockerd(rig: Rig, daemons: Daemons) -> Iterator[Dockerd]:
     """One dockerd for the session, with a second registry process on DAEMON_ADDRESS (same storage)
     and the fake Docker Hub on HUB_ADDRESS; see daemons.py."""
-    directory = rig.root / "dockerd"
-    hub = FakeHub(rig.ns, rig.root / "hub", make_pki(rig.root / "hub-pki", HUB_HOSTS))
-    registry = Registry(
-        rig.ns,
-        rig.root / "registry-daemon",
-        rig.pki,
-        rig.registry.htpasswd,
-        listen=f"{DAEMON_ADDRESS}:443",
-        storage=rig.registry.directory / "storage",
-    )
-    etc_docker, hosts_file = rig.root / "etc-docker", rig.root / "dockerd-hosts"
-    daemon = Dockerd(rig.ns, directory, etc_docker, hosts_file, hub.pki.ca_cert, registry, hub)
     try:
-        require("dockerd", "containerd", "runc")
-        daemon_cli()
-        add_addresses(rig.ns, DAEMON_ADDRESS, HUB_ADDRESS)
-        registry.start()
-        hub.start()
-        for host in HOSTS:
-            certs = etc_docker / "certs.d" / host
-            certs.mkdir(parents=True)
-            (certs / "ca.crt").write_bytes(rig.pki.ca_cert.read_bytes())
-        names = [f"{DAEMON_ADDRESS}\t{host}\n" for host in HOSTS] + [f"{HUB_ADDRESS}\t{host}\n" for host in HUB_HOSTS]
-        hosts_file.write_text("127.0.0.1\tlocalhost\n" + "".join(names))
-        daemon.start()
+        daemon = start_dockerd(rig)
     except Unavailable as exc:
-        daemon.close()
         unavailable(str(exc))
-    except BaseException:
-        daemon.close()
-        raise
     try:
         yield daemon
     finally:
         daemon.close()
-        if hub.proc is not None:
-            stop(hub.proc)
-        leftovers = process_leftovers(str(directory))
+        leftovers = process_leftovers(str(daemon.directory))
         assert not leftovers, f"dockerd left processes behind: {leftovers}"
 
 

@@ -41,6 +41,8 @@ from .support import (
     Unavailable,
     base_env,
     build_image,
+    installed_helper,
+    make_pki,
     read_line,
     stop,
     which,
@@ -315,18 +317,21 @@ class Dockerd:
         return self.ns.run([daemon_cli(), *args], env=env, input=input, timeout=timeout)
 
     def close(self) -> None:
-        """SIGTERM dockerd (it stops its containerd), then end the PID namespace whatever is left."""
-        if self.proc is None:
-            return
-        pid = self.main_pid()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(20)
-        # unshare blocks SIGTERM while its child runs: stop() ends with SIGKILL, and --kill-child
-        # then takes the PID namespace (and everything in it) down.
-        stop(self.proc, grace=1)
+        """SIGTERM dockerd (it stops its containerd), end its PID namespace whatever is left, then stop
+        the registry process and the fake Docker Hub started for it."""
+        if self.proc is not None:
+            pid = self.main_pid()
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(20)
+            # unshare blocks SIGTERM while its child runs: stop() ends with SIGKILL, and --kill-child
+            # then takes the PID namespace (and everything in it) down.
+            stop(self.proc, grace=1)
+        for part in (self.hub.proc, self.registry.proc):
+            if part is not None:
+                stop(part)
 
 
 # --- the fake Docker Hub -----------------------------------------------------------------------------
@@ -448,3 +453,62 @@ def process_leftovers(marker: str) -> list[str]:
             if marker in cmdline:
                 found.append(f"{proc.name}: {cmdline.strip()}")
     return found
+
+
+def prepare_daemons(rig: Rig) -> Daemons:
+    """Build the base image and push it to both registry names (explicit credentials, no helper);
+    write the counting wrapper and the Docker Hub alias stub. Raises Unavailable when a part is missing."""
+    from .rig import HOSTS
+
+    base = build_busybox_image(rig.root / "base-image", BASE_TAG)
+    env = rig.env(rig.new_home())
+    for host in HOSTS:
+        pushed = rig.skopeo(
+            *("copy", "--preserve-digests", "--dest-creds", f"AWS:{rig.password}"),
+            *(f"oci:{base.layout}:{BASE_TAG}", f"docker://{host}/{BASE_REPOSITORY}:{BASE_TAG}"),
+            env=env,
+            timeout=60,
+        )
+        if pushed.returncode != 0:
+            raise RuntimeError(f"pushing the base image to {host}: {pushed.stderr}")
+    counter_bin = rig.root / "counter-bin"
+    write_counter(counter_bin, installed_helper())
+    hub_stub_log = rig.stub_logs / "ecr-hubalias.log"
+    write_hub_alias_stub(rig.stub_bin, hub_stub_log, rig.password)
+    return Daemons(rig.root, base, counter_bin, hub_stub_log)
+
+
+def start_dockerd(rig: Rig) -> Dockerd:
+    """dockerd in the rig's namespace, with the rig's registry storage served again on DAEMON_ADDRESS
+    and the fake Docker Hub on HUB_ADDRESS. Raises Unavailable when a part cannot run here; on any
+    failure everything it started is stopped again."""
+    from .rig import HOSTS
+
+    hub = FakeHub(rig.ns, rig.root / "hub", make_pki(rig.root / "hub-pki", HUB_HOSTS))
+    registry = Registry(
+        rig.ns,
+        rig.root / "registry-daemon",
+        rig.pki,
+        rig.registry.htpasswd,
+        listen=f"{DAEMON_ADDRESS}:443",
+        storage=rig.registry.directory / "storage",
+    )
+    etc_docker, hosts_file = rig.root / "etc-docker", rig.root / "dockerd-hosts"
+    daemon = Dockerd(rig.ns, rig.root / "dockerd", etc_docker, hosts_file, hub.pki.ca_cert, registry, hub)
+    try:
+        require("dockerd", "containerd", "runc")
+        daemon_cli()
+        add_addresses(rig.ns, DAEMON_ADDRESS, HUB_ADDRESS)
+        registry.start()
+        hub.start()
+        for host in HOSTS:
+            certs = etc_docker / "certs.d" / host
+            certs.mkdir(parents=True)
+            (certs / "ca.crt").write_bytes(rig.pki.ca_cert.read_bytes())
+        names = [f"{DAEMON_ADDRESS}\t{host}\n" for host in HOSTS] + [f"{HUB_ADDRESS}\t{host}\n" for host in HUB_HOSTS]
+        hosts_file.write_text("127.0.0.1\tlocalhost\n" + "".join(names))
+        daemon.start()
+    except BaseException:
+        daemon.close()
+        raise
+    return daemon

@@ -201,6 +201,20 @@ def test_dockerd_legacy_build_credsstore(
     record_calls(request, "DOCKER_BUILDKIT=0 docker build", "credsstore", calls_log)
 
 
+def test_dockerd_legacy_build_credsstore_with_a_cold_cache_pulls_anonymously(
+    rig: Rig, daemons: Daemons, dockerd: Dockerd, calls_log: Path, tmp_path: Path
+) -> None:
+    """What the README says about the classic builder: with `credsStore`, `list` answers from the
+    cache, so before any `get` for the host the builder has no credential for it and FROM fails."""
+    env = daemons.client_env(rig, docker_home(rig, "credsstore", ECR_HOST), calls_log, DOCKER_BUILDKIT="0")
+    base = f"{ECR_HOST}/{BASE_REPOSITORY}:{BASE_TAG}"
+    dockerd.docker("rmi", base, env=env)
+    built = dockerd.docker("build", "-t", "e2e-local/cold:v1", str(write_context(tmp_path / "ctx", base)), env=env)
+    assert built.returncode != 0, explain(built)
+    assert "no basic auth credentials" in built.stderr, explain(built)
+    assert helper_calls(calls_log) == ["list"]
+
+
 def test_docker_compose_pull_credhelpers(
     *, rig: Rig, daemons: Daemons, dockerd: Dockerd, calls_log: Path, tmp_path: Path, request: Any
 ) -> None:
