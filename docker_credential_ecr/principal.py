@@ -7,6 +7,13 @@ environment variables, the selected profile's sections in the shared config and 
 (and the profiles and SSO sessions they chain to), and the helper's own per-registry settings. They
 are taken whatever botocore's precedence: over-including costs one cache miss, under-including would
 serve one principal's token to another. Secret values are never part of it.
+
+Where the identity is in a token rather than a variable (EKS Pod Identity's container authorization
+token, a web identity token file), the token's stable claims count (``iss``, ``sub``, ``aud``, read
+unverified): a rotated token names the same principal and costs no miss, another pod's token names
+another. A token that is not a JWT counts by its digest. Instance credentials belong to the host: the
+machine identifier and host name count, so two hosts sharing a home directory (EFS, NFS) never share
+a token. So a cache directory serves one identity per key and may be shared by any number of them.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ except ImportError:  # pragma: no cover - some builds only ship hashlib
 # one endpoint is worthless at another.
 ENV_INPUTS = (
     "AWS_ACCESS_KEY_ID",
+    "AWS_ACCOUNT_ID",
+    "AWS_CREDENTIAL_FILE",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_ROLE_ARN",
@@ -40,6 +49,8 @@ ENV_INPUTS = (
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_EC2_METADATA_DISABLED",
     "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+    "AWS_IMDS_USE_IPV6",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_ECR",
     "AWS_ENDPOINT_URL_ECR_PUBLIC",
@@ -48,7 +59,22 @@ ENV_INPUTS = (
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_DATA_PATH",
+    "AWS_LOGIN_CACHE_DIRECTORY",
+    "BOTOCORE_EXPERIMENTAL__PLUGINS",
 )
+# Files whose content names the principal: (environment variable naming the file, label).
+TOKEN_FILE_INPUTS = (
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "container-token"),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", "web-identity-token"),
+)
+# The host, for instance credentials: the first of these that holds an identifier.
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+MAX_TOKEN_BYTES = 1 << 16
 SECRET_KEYS = frozenset({"aws_secret_access_key", "aws_session_token", "aws_security_token"})
 _MAX_CHAIN = 16
 
@@ -129,6 +155,11 @@ def _profile_material(profile: str, config: Sections | None, credentials: Sectio
                 material.append(f"{key}=<secret>" if key in SECRET_KEYS else f"{key}={value}")
                 if key == "source_profile":
                     pending.append(value)
+                elif key == "web_identity_token_file":
+                    material.append(token_identity("web-identity-token", _expand(value, {})))
+                elif key == "services" and config is not None:
+                    for k, v in config.get(f"services {value}", ()):
+                        material.append(f"services:{value}:{k}={v}")
                 elif key == "sso_session" and config is not None:
                     for k, v in config.get(f"sso-session {value}", ()):
                         material.append(f"sso-session:{value}:{k}={v}")
@@ -155,7 +186,71 @@ def fingerprint(
             selected_profile(environ, profile), _read_sections(config_path), _read_sections(credentials_path)
         )
     )
+    for variable, label in TOKEN_FILE_INPUTS:
+        if environ.get(variable):
+            pieces.append(token_identity(label, _expand(environ[variable], environ)))
+    if environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
+        pieces.append(_claims_or_digest("container-token-value", environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]))
+    if environ.get("AWS_CREDENTIAL_FILE"):
+        pieces.append(_legacy_key_id(_expand(environ["AWS_CREDENTIAL_FILE"], environ)))
+    pieces.append(f"host={host_identity()}")
     return blake2b("\0".join(pieces).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def token_identity(label: str, path: str) -> str:
+    """Who the token in the file at ``path`` speaks for: its stable claims, never the token."""
+    try:
+        with open(path, "rb") as f:
+            token = f.read(MAX_TOKEN_BYTES).decode("utf-8", "replace").strip()
+    except OSError:
+        return f"{label}=unreadable"
+    return _claims_or_digest(label, token)
+
+
+def _claims_or_digest(label: str, token: str) -> str:
+    """``iss``/``sub``/``aud`` of a JWT (the same in every rotation); a digest of anything else."""
+    from docker_credential_ecr import oidc
+
+    payload = oidc.claims(token)
+    if payload.get("sub") or payload.get("iss"):
+        stable = oidc.stable_claims(payload)
+        return f"{label}:iss={stable['iss']}\0sub={stable['sub']}\0aud={stable['aud']}"
+    return f"{label}:digest=" + blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _legacy_key_id(path: str) -> str:
+    """The key id in botocore's legacy ``AWS_CREDENTIAL_FILE`` (``AWSAccessKeyId=...``); never the secret."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read(MAX_TOKEN_BYTES).splitlines()
+    except OSError:
+        return "legacy-credential-file=unreadable"
+    ids = [line.split("=", 1)[1].strip() for line in lines if line.strip().startswith("AWSAccessKeyId=")]
+    return f"legacy-credential-file:{','.join(ids)}"
+
+
+def host_identity() -> str:
+    """This machine, for credentials that belong to it (instance metadata): machine id and host name.
+
+    Both, because cloned images can share a machine id, and containers share their image's; a host
+    name that changes costs one cache miss, never a token served to another host.
+    """
+    machine = ""
+    for path in MACHINE_ID_FILES:
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                machine = f.read(256).strip()
+        except OSError:
+            continue
+        if machine:
+            break
+    try:
+        node = os.uname().nodename
+    except AttributeError:  # pragma: no cover - Windows
+        import socket
+
+        node = socket.gethostname()
+    return f"{machine}/{node}"
 
 
 def describe(environ: Mapping[str, str], profile: str | None = None) -> str:

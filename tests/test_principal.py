@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 from pathlib import Path
 
 import pytest
 
+from docker_credential_ecr import principal
 from docker_credential_ecr.principal import ENV_INPUTS, fingerprint, parse_ini
 
 
@@ -61,7 +65,7 @@ def test_every_env_input_changes_it(home: Path, name: str) -> None:
     assert fingerprint(_env(home)) != fingerprint(_env(home, **{name: "something-else"}))
 
 
-@pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+@pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"])
 def test_secrets_do_not_change_it(home: Path, name: str) -> None:
     assert fingerprint(_env(home)) == fingerprint(_env(home, **{name: "s3cr3t"}))
 
@@ -117,8 +121,283 @@ def test_extra_settings_change_it(home: Path) -> None:
 
 def test_web_identity_token_rotation_is_not_a_miss(home: Path) -> None:
     token = home / "token"
-    token.write_text("one")
+    token.write_text(jwt(sub="system:serviceaccount:ci:builder", iat=1))
     env = _env(home, AWS_ROLE_ARN="arn:aws:iam::1:role/r", AWS_WEB_IDENTITY_TOKEN_FILE=str(token))
     before = fingerprint(env)
-    token.write_text("two")
+    token.write_text(jwt(sub="system:serviceaccount:ci:builder", iat=2))
     assert fingerprint(env) == before
+
+
+# -- #13: the identity behind every credential source, and inputs listed independently of ENV_INPUTS --
+def jwt(**claims: object) -> str:
+    """An unsigned JWT with these claims (the helper reads claims unverified; STS verifies)."""
+    payload = {"iss": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC", "aud": ["pods.eks.amazonaws.com"], **claims}
+
+    def part(data: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(payload)}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("variable", ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE"])
+def test_token_files_count_by_their_stable_claims(home: Path, variable: str) -> None:
+    """Two pods, the same environment, a token file each: two identities; a rotation is the same one."""
+    token = home / "token"
+    env = _env(
+        home, **{variable: str(token), "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"}
+    )
+    keys = {}
+    for claims in (
+        {"sub": "system:serviceaccount:team-a:puller", "iat": 1, "exp": 2, "jti": "one"},
+        {"sub": "system:serviceaccount:team-a:puller", "iat": 3, "exp": 4, "jti": "two"},  # rotated
+        {"sub": "system:serviceaccount:team-b:puller", "iat": 1, "exp": 2, "jti": "one"},
+        {"sub": "system:serviceaccount:team-a:puller", "aud": ["sts.amazonaws.com"]},
+        {"sub": "system:serviceaccount:team-a:puller", "iss": "https://other.example"},
+    ):
+        token.write_text(jwt(**claims) + "\n")
+        keys[json.dumps(claims)] = fingerprint(env)
+    first, rotated, other_sub, other_aud, other_iss = keys.values()
+    assert first == rotated
+    assert len({first, other_sub, other_aud, other_iss}) == 4
+
+
+def test_a_container_token_in_the_environment_counts_by_its_claims(home: Path) -> None:
+    a1, a2 = jwt(sub="pod-a", iat=1), jwt(sub="pod-a", iat=2)
+    b = jwt(sub="pod-b", iat=1)
+
+    def key(token: str) -> str:
+        return fingerprint(_env(home, AWS_CONTAINER_AUTHORIZATION_TOKEN=token))
+
+    assert key(a1) == key(a2)
+    assert key(a1) != key(b)
+    assert key("opaque-one") != key("opaque-two")  # not a JWT: counted by its digest
+
+
+def test_a_web_identity_token_file_named_in_a_profile_counts(home: Path) -> None:
+    token = home / "token"
+    _write(home, "config", f"[profile pod]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = {token}\n")
+    env = _env(home, AWS_PROFILE="pod")
+    token.write_text(jwt(sub="a"))
+    first = fingerprint(env)
+    token.write_text(jwt(sub="b"))
+    assert fingerprint(env) != first
+
+
+def test_two_hosts_sharing_a_home_never_share_a_key(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instance credentials are the host's: another machine id or host name is another principal."""
+    machine_id = home / "machine-id"
+    monkeypatch.setattr(principal, "MACHINE_ID_FILES", (str(machine_id),))
+    env = _env(home)
+    machine_id.write_text("host-one\n")
+    one = fingerprint(env)
+    machine_id.write_text("host-two\n")
+    two = fingerprint(env)
+    assert one != two
+    machine_id.write_text("host-one\n")
+    assert fingerprint(env) == one
+    real = os.uname()
+    monkeypatch.setattr(os, "uname", lambda: _Uname(real))
+    assert fingerprint(env) != one
+
+
+class _Uname:
+    """``os.uname()`` of another host name."""
+
+    def __init__(self, real: os.uname_result) -> None:
+        self.nodename = real.nodename + "-other"
+
+
+def test_a_services_section_counts(home: Path) -> None:
+    """``services = x`` names per-service endpoints: another ECR or STS endpoint is another key."""
+    config = "[default]\nservices = mine\n[services mine]\necr =\n  endpoint_url = https://a.example\n"
+    _write(home, "config", config)
+    first = fingerprint(_env(home))
+    _write(home, "config", config.replace("a.example", "b.example"))
+    assert fingerprint(_env(home)) != first
+
+
+@pytest.mark.parametrize(
+    ("profile", "section"),
+    [("default", "default"), ("default", "profile default"), ("dev", "profile dev")],
+    ids=["default", "profile-default", "named"],
+)
+def test_the_selected_profile_section_counts(home: Path, profile: str, section: str) -> None:
+    """``[default]``, ``[profile default]`` and ``[profile NAME]``: each is read as botocore reads it."""
+    env = _env(home, AWS_PROFILE=profile)
+    _write(home, "config", f"[{section}]\nrole_arn = arn:aws:iam::111111111111:role/a\n")
+    first = fingerprint(env)
+    _write(home, "config", f"[{section}]\nrole_arn = arn:aws:iam::111111111111:role/b\n")
+    assert fingerprint(env) != first
+    # ... and another profile's section does not.
+    second = fingerprint(env)
+    _write(home, "config", f"[{section}]\nrole_arn = arn:aws:iam::111111111111:role/b\n[profile other]\nregion = x\n")
+    assert fingerprint(env) == second
+
+
+# Written out by hand, not taken from principal.py: a name misspelt or dropped there fails here.
+SECRET_FILE_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_security_token")
+
+
+@pytest.mark.parametrize("key", SECRET_FILE_KEYS)
+def test_secret_keys_in_the_files_never_count(home: Path, key: str) -> None:
+    """A secret (and a rotating one) in the credentials or config file changes nothing."""
+    for name in ("credentials", "config"):
+        _write(home, name, f"[default]\naws_access_key_id = AKIA1\n{key} = one\n")
+        first = fingerprint(_env(home))
+        _write(home, name, f"[default]\naws_access_key_id = AKIA1\n{key} = two\n")
+        assert fingerprint(_env(home)) == first, (name, key)
+        (home / ".aws" / name).unlink()
+    assert set(SECRET_FILE_KEYS) == set(principal.SECRET_KEYS)
+
+
+# Every environment variable botocore reads that can change who the principal is, which endpoint
+# answers, or which region it is asked in: written out by hand from botocore's credential providers,
+# its session variables and its endpoint resolution.
+IDENTITY_VARIABLES = (
+    # credentials (botocore.credentials: EnvProvider, AssumeRoleWithWebIdentityProvider,
+    # ContainerProvider, OriginalEC2Provider, the shared files, the profile)
+    "AWS_ACCESS_KEY_ID",
+    "AWS_ACCOUNT_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CREDENTIAL_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+    "AWS_IMDS_USE_IPV6",
+    "AWS_LOGIN_CACHE_DIRECTORY",
+    "BOTOCORE_EXPERIMENTAL__PLUGINS",
+    # endpoints
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSO",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_DATA_PATH",
+    # region
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+# botocore variables that are secrets (counted by their claims or not at all) or that change neither
+# who asks nor where: how the call is made (retries, timeouts, checksums, telemetry, user agent).
+NOT_IDENTITY = {
+    "AWS_SECRET_ACCESS_KEY": "a secret: a new one comes with a new key id, role session or token",
+    "AWS_SESSION_TOKEN": "a secret, rotating",
+    "AWS_SECURITY_TOKEN": "a secret, rotating (the old name of AWS_SESSION_TOKEN)",
+    "AWS_CREDENTIAL_EXPIRATION": "when the environment's credentials expire, not whose they are",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN": "a secret: its stable claims count instead",
+    "AWS_CA_BUNDLE": "which certificates are trusted, not who asks",
+    "AWS_CSM_CLIENT_ID": "client-side monitoring",
+    "AWS_CSM_ENABLED": "client-side monitoring",
+    "AWS_CSM_HOST": "client-side monitoring",
+    "AWS_CSM_PORT": "client-side monitoring",
+    "AWS_DEFAULTS_MODE": "timeouts and retries",
+    "AWS_DISABLE_HOST_PREFIX_INJECTION": "not used by ECR's operations",
+    "AWS_DISABLE_REQUEST_COMPRESSION": "request encoding",
+    "AWS_EC2_METADATA_V1_DISABLED": "whether IMDSv1 may be used, same host, same role",
+    "AWS_ENDPOINT_DISCOVERY_ENABLED": "not used by ECR or STS",
+    "AWS_MAX_ATTEMPTS": "retries",
+    "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "retries",
+    "AWS_METADATA_SERVICE_TIMEOUT": "timeouts",
+    "AWS_REQUEST_CHECKSUM_CALCULATION": "checksums",
+    "AWS_REQUEST_MIN_COMPRESSION_SIZE_BYTES": "request encoding",
+    "AWS_RESPONSE_CHECKSUM_VALIDATION": "checksums",
+    "AWS_RETRY_MODE": "retries",
+    "AWS_S3_DISABLE_EXPRESS_SESSION_AUTH": "S3 only",
+    "AWS_SIGV4A_SIGNING_REGION_SET": "multi-region signing, not used by ECR or STS",
+    "AWS_SDK_UA_APP_ID": "user agent",
+    "AWS_AUTH_SCHEME_PREFERENCE": "how requests are signed, not by whom",
+    "BOTOCORE_TCP_KEEPALIVE": "sockets",
+    "AWS_EXECUTION_ENV": "user agent",
+    "AWS_LAMBDA_FUNCTION_NAME": "user agent",
+    "AWS_S3_DISABLE_MULTIREGION_ACCESS_POINTS": "S3 only",
+    "AWS_S3_USE_ARN_REGION": "S3 only",
+    "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT": "S3 only",
+}
+
+
+@pytest.mark.parametrize("name", IDENTITY_VARIABLES)
+def test_every_identity_variable_changes_it(home: Path, name: str) -> None:
+    assert name in ENV_INPUTS
+    assert fingerprint(_env(home)) != fingerprint(_env(home, **{name: "something-else"}))
+
+
+def _botocore_variables() -> set[str]:
+    """Every environment variable botocore's own tables name (read from the installed botocore)."""
+    import botocore
+    import botocore.configprovider
+    import botocore.credentials
+
+    names: set[str] = set()
+    for _key, env, *_rest in botocore.configprovider.BOTOCORE_DEFAUT_SESSION_VARIABLES.values():
+        names.update([env] if isinstance(env, str) else env or [])
+    env_provider = botocore.credentials.EnvProvider
+    names.update({env_provider.ACCESS_KEY, env_provider.SECRET_KEY, env_provider.EXPIRY_TIME, *env_provider.TOKENS})
+    names.add(getattr(env_provider, "ACCOUNT_ID", "AWS_ACCOUNT_ID"))
+    container = botocore.credentials.ContainerProvider
+    names.update(
+        getattr(container, a) for a in ("ENV_VAR", "ENV_VAR_FULL", "ENV_VAR_AUTH_TOKEN", "ENV_VAR_AUTH_TOKEN_FILE")
+    )
+    web_identity: dict[str, str] = botocore.credentials.AssumeRoleWithWebIdentityProvider._CONFIG_TO_ENV_VAR  # type: ignore[attr-defined]
+    names.update(web_identity.values())
+    names.add(botocore.credentials.OriginalEC2Provider.CRED_FILE_ENV)
+    # ... and every variable name written anywhere in its source, tables or not (IMDS, login, plugins).
+    import re
+
+    for source in Path(botocore.__file__).parent.glob("*.py"):
+        names.update(re.findall(r"""['"]((?:AWS|BOTOCORE)_[A-Z0-9_]+)['"]""", source.read_text(encoding="utf-8")))
+    return {n for n in names if n}
+
+
+def test_every_botocore_variable_is_classified() -> None:
+    """A variable a new botocore reads must be put in IDENTITY_VARIABLES (and ENV_INPUTS) or NOT_IDENTITY."""
+    unclassified = _botocore_variables() - set(IDENTITY_VARIABLES) - set(NOT_IDENTITY)
+    assert not unclassified, f"botocore reads {sorted(unclassified)}: does it change the principal, endpoint or region?"
+    assert not set(IDENTITY_VARIABLES) & set(NOT_IDENTITY)
+
+
+def test_every_env_input_is_known_to_botocore_or_to_this_list() -> None:
+    """No name in ENV_INPUTS that nobody reads (a misspelling would look like coverage)."""
+    endpoint_variables = {n for n in IDENTITY_VARIABLES if n.startswith("AWS_ENDPOINT_URL_")}
+    known = _botocore_variables() | endpoint_variables | {"AWS_REGION", "AWS_ENDPOINT_URL"}
+    assert set(ENV_INPUTS) <= known, sorted(set(ENV_INPUTS) - known)
+
+
+def test_service_endpoint_variables_are_botocores_names() -> None:
+    """AWS_ENDPOINT_URL_<SERVICE> as botocore spells it for the clients this helper builds."""
+    import botocore.configprovider
+
+    provider = botocore.configprovider.ConfiguredEndpointProvider
+    for service in ("ecr", "ecr-public", "sts", "sso"):
+        name = provider(full_config={}, scoped_config={}, client_name=service)._get_service_env_var_name()  # type: ignore[attr-defined]
+        assert name in IDENTITY_VARIABLES
+        assert name in ENV_INPUTS
+
+
+def test_botocore_credential_config_keys_count(home: Path) -> None:
+    """Every key of the selected profile counts (secrets masked): botocore's credential keys included."""
+    import botocore.credentials
+
+    keys = {"region", "role_arn", "source_profile", "credential_source", "credential_process", "external_id"}
+    keys |= {"mfa_serial", "role_session_name", "duration_seconds", "web_identity_token_file", "sso_start_url"}
+    keys |= {"sso_region", "sso_account_id", "sso_role_name", "sso_session", "aws_access_key_id", "endpoint_url"}
+    keys |= {"ca_bundle", "sts_regional_endpoints", "use_fips_endpoint", "use_dualstack_endpoint", "services"}
+    keys.add(botocore.credentials.SharedCredentialProvider.ACCESS_KEY)
+    for key in sorted(keys):
+        _write(home, "config", f"[default]\n{key} = one\n")
+        first = fingerprint(_env(home))
+        _write(home, "config", f"[default]\n{key} = two\n")
+        assert fingerprint(_env(home)) != first, key

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fakeecr import FakeAWS
 from support import ECR_HOST, run_helper
 
 NOBODY = 65534
@@ -180,3 +181,53 @@ def test_doctor_without_a_registry_or_credentials_fails(env: dict[str, str], fak
     # With credentials, it resolves them (static keys: no call at all) and passes.
     proc = run_helper(["doctor"], env)
     assert proc.returncode == 0, proc.stdout
+
+
+# -- 2. a shared cache directory: one token per identity, for every credential source ---------------
+def _jwt(sub: str, iat: int) -> str:
+    import base64
+
+    def part(data: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {"iss": "https://oidc.eks.us-east-1.amazonaws.com/id/X", "sub": sub, "aud": ["sts.amazonaws.com"]}
+    return f"{part({'alg': 'RS256'})}.{part({**claims, 'iat': iat, 'exp': iat + 3600})}.c2ln"
+
+
+@pytest.mark.parametrize("source", ["container", "web-identity"])
+def test_two_pods_sharing_a_cache_directory_get_their_own_tokens(
+    env: dict[str, str], fake: FakeAWS, tmp_path: Path, source: str
+) -> None:
+    """EKS Pod Identity or IRSA: the same environment, one token file each, one cache directory."""
+    pods = {}
+    for pod in ("a", "b"):
+        token = write(tmp_path / pod / "token", _jwt(f"system:serviceaccount:team-{pod}:puller", 1))
+        environ = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        pods[pod] = (token, environ)
+    for _token, environ in pods.values():
+        path = str(tmp_path / "token")  # the same path in both pods' environments: each pod's own file
+        environ.update(
+            {"AWS_CONTAINER_CREDENTIALS_FULL_URI": fake.container_uri, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": path}
+            if source == "container"
+            else {"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/puller", "AWS_WEB_IDENTITY_TOKEN_FILE": path}
+        )
+
+    def get_as(pod: str) -> str:
+        token, environ = pods[pod]
+        (tmp_path / "token").write_bytes(token.read_bytes())  # this pod's token is what the path holds
+        proc = run_helper(["get"], environ, ECR_HOST)
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        secret: str = json.loads(proc.stdout)["Secret"]
+        return secret
+
+    a = get_as("a")
+    calls = fake.calls("ecr")
+    b = get_as("b")
+    assert fake.calls("ecr") == calls + 1, "pod B must fetch its own token"
+    assert a != b
+    assert get_as("a") == a  # each pod still hits its own entry
+    # A rotated token of pod A (new iat, same claims) is still pod A: a hit, no call.
+    write(pods["a"][0], _jwt("system:serviceaccount:team-a:puller", 99))
+    calls = fake.calls("ecr")
+    assert get_as("a") == a
+    assert fake.calls("ecr") == calls

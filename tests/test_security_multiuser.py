@@ -235,3 +235,32 @@ def test_a_log_file_of_the_attacker_is_refused(box: Box, users: Users) -> None:
         f"docker-credential-ecr-login: log file {log} belongs to another user (uid {ATTACKER}): not logging"
     ]
     assert box.read(log) == b""
+
+
+# -- 2. instance credentials belong to the host: two hosts sharing a home directory ------------------
+def test_two_hosts_sharing_a_home_directory_get_their_own_tokens(box: Box, users: Users) -> None:
+    """EC2 instance credentials, HOME (and the cache in it) on a shared file system: one token per host.
+
+    Each "host" is a mount + UTS namespace with its own /etc/machine-id and host name.
+    """
+    env = users.victim_env(AWS_EC2_METADATA_DISABLED="false", AWS_EC2_METADATA_SERVICE_ENDPOINT=box.fake_url + "/")
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    script = (
+        'set -e; if [ -e /etc/machine-id ]; then printf "%s\\n" "$1" > "$2"; mount --bind "$2" /etc/machine-id; fi\n'
+        f'hostname "$1"; shift 2; exec setpriv --reuid={VICTIM} --regid={VICTIM} --clear-groups -- "$@"'
+    )
+
+    def get_on(host: str) -> str:
+        id_file = f"{users.root}/{host}.machine-id"
+        argv = ["unshare", "--mount", "--uts", "--", "/bin/sh", "-c", script, "host", host, id_file, box.exe, "get"]
+        proc = box.run(argv, env=env, stdin=ECR_HOST, timeout=45)
+        return _token(proc)
+
+    one = get_on("host-one")
+    calls = _calls(box)
+    two = get_on("host-two")
+    assert _calls(box) > calls, "the second host must fetch with its own instance credentials"
+    assert one != two
+    calls = _calls(box)
+    assert get_on("host-one") == one  # each host still hits its own entry
+    assert _calls(box) == calls
