@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .daemons import (
+    BASE_CONTENT,
+    BASE_FILE,
     BASE_REPOSITORY,
     BASE_TAG,
     DOCKER_HUB_KEY,
@@ -136,10 +138,19 @@ def base_diff_id(daemons: Daemons) -> str:
     return str(json.loads(config.read_text())["rootfs"]["diff_ids"][0])
 
 
+ADDED = "added by the e2e build\n"
+# Builds run with --network=none: the namespace has no network, and dockerd (--bridge=none) has no
+# bridge for BuildKit's default RUN network ("network bridge not found" without the flag).
+NO_NETWORK = "--network=none"
+
+
 def write_context(directory: Path, base: str) -> Path:
+    """FROM the ECR image, COPY a file, RUN the base image's busybox on its own file and ours."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "added.txt").write_text("added by the e2e build\n")
-    (directory / "Dockerfile").write_text(f"FROM {base}\nCOPY added.txt /added.txt\nLABEL e2e.built=yes\n")
+    (directory / "added.txt").write_text(ADDED)
+    (directory / "Dockerfile").write_text(
+        f"FROM {base}\nCOPY added.txt /added.txt\nRUN cat /{BASE_FILE} /added.txt > /built.txt\nLABEL e2e.built=yes\n"
+    )
     return directory
 
 
@@ -150,7 +161,11 @@ def check_built(dockerd: Dockerd, daemons: Daemons, tag: str, env: dict[str, str
     assert info["Config"]["Labels"]["e2e.built"] == "yes"
     # The base layer (from the registry, through the helper's token) is the image's first layer.
     assert info["RootFS"]["Layers"][0] == base_diff_id(daemons)
-    assert len(info["RootFS"]["Layers"]) == 2
+    assert len(info["RootFS"]["Layers"]) == 3
+    # The RUN step ran the base image's busybox on the base image's file.
+    ran = dockerd.docker("run", "--rm", NO_NETWORK, tag, "cat", "/built.txt", env=env)
+    assert ran.returncode == 0, explain(ran)
+    assert ran.stdout == BASE_CONTENT.decode() + ADDED
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -164,7 +179,8 @@ def test_dockerd_buildkit_build_credhelpers(
     tag = f"e2e-local/buildkit-{slug(host)}:{uuid.uuid4().hex[:8]}"
     mark = dockerd.registry.mark()
 
-    built = dockerd.docker("build", "--progress=plain", "-t", tag, str(write_context(tmp_path / "ctx", base)), env=env)
+    context = str(write_context(tmp_path / "ctx", base))
+    built = dockerd.docker("build", NO_NETWORK, "--progress=plain", "-t", tag, context, env=env)
     assert built.returncode == 0, explain(built)
 
     check_built(dockerd, daemons, tag, env)
@@ -190,7 +206,12 @@ def test_dockerd_legacy_build_credsstore(
     tag = f"e2e-local/legacy-{slug(host)}:{uuid.uuid4().hex[:8]}"
 
     built = dockerd.docker(
-        "build", "-t", tag, str(write_context(tmp_path / "ctx", f"{host}/{BASE_REPOSITORY}:{BASE_TAG}")), env=env
+        "build",
+        NO_NETWORK,
+        "-t",
+        tag,
+        str(write_context(tmp_path / "ctx", f"{host}/{BASE_REPOSITORY}:{BASE_TAG}")),
+        env=env,
     )
     assert built.returncode == 0, explain(built)
 
@@ -209,7 +230,8 @@ def test_dockerd_legacy_build_credsstore_with_a_cold_cache_pulls_anonymously(
     env = daemons.client_env(rig, docker_home(rig, "credsstore", ECR_HOST), calls_log, DOCKER_BUILDKIT="0")
     base = f"{ECR_HOST}/{BASE_REPOSITORY}:{BASE_TAG}"
     dockerd.docker("rmi", base, env=env)
-    built = dockerd.docker("build", "-t", "e2e-local/cold:v1", str(write_context(tmp_path / "ctx", base)), env=env)
+    context = str(write_context(tmp_path / "ctx", base))
+    built = dockerd.docker("build", NO_NETWORK, "-t", "e2e-local/cold:v1", context, env=env)
     assert built.returncode != 0, explain(built)
     assert "no basic auth credentials" in built.stderr, explain(built)
     assert helper_calls(calls_log) == ["list"]
@@ -314,7 +336,7 @@ def test_podman_pull_push_build(
     log.unlink()
     containers.podman("rmi", "--force", base, env=env)
     tag = f"localhost/e2e-podman-build:{uuid.uuid4().hex[:8]}"
-    built = containers.podman("build", "-t", tag, str(write_context(tmp_path / "ctx", base)), env=env)
+    built = containers.podman("build", NO_NETWORK, "-t", tag, str(write_context(tmp_path / "ctx", base)), env=env)
     assert built.returncode == 0, explain(built)
     assert f"get {host}" in gets(log), helper_calls(log)
     record_calls(request, "podman build", mode, log)
@@ -322,6 +344,7 @@ def test_podman_pull_push_build(
     assert inspected.returncode == 0, explain(inspected)
     info = json.loads(inspected.stdout)[0]
     assert info["RootFS"]["Layers"][0] == base_diff_id(daemons)
+    assert len(info["RootFS"]["Layers"]) == 3  # base, COPY, RUN (which ran the base's busybox)
     assert info["Labels"]["e2e.built"] == "yes"
 
 
@@ -337,7 +360,7 @@ def test_buildah_bud_push(
     repository = unique(f"buildah-{mode}-{slug(host)}")
     target = f"{host}/{repository}:v1"
 
-    built = containers.buildah("bud", "-t", target, str(write_context(tmp_path / "ctx", base)), env=env)
+    built = containers.buildah("bud", NO_NETWORK, "-t", target, str(write_context(tmp_path / "ctx", base)), env=env)
     assert built.returncode == 0, explain(built)
     assert f"get {host}" in gets(log), helper_calls(log)
     record_calls(request, "buildah bud", mode, log)
@@ -351,7 +374,9 @@ def test_buildah_bud_push(
     creds = ("--creds", f"AWS:{rig.password}")
     inspect = rig.skopeo("inspect", "--config", *creds, f"docker://{target}", env=env)
     assert inspect.returncode == 0, explain(inspect)
-    assert json.loads(inspect.stdout)["rootfs"]["diff_ids"][0] == base_diff_id(daemons)
+    diff_ids = json.loads(inspect.stdout)["rootfs"]["diff_ids"]
+    assert diff_ids[0] == base_diff_id(daemons)
+    assert len(diff_ids) == 2  # base, then COPY and RUN in one layer (buildah bud's default, --layers=false)
 
 
 def daemons_authorized_push(rig: Rig, repository: str, host: str) -> bool:
