@@ -32,10 +32,13 @@ _REGION_PREFIXES = (
     ("eusc-", "aws-eusc"),
 )
 
-# Per partition: (domain of "<acct>.dkr.ecr.<region>.<domain>",
-#                 domain of the dual-stack "<acct>.dkr-ecr.<region>.<domain>", or None if ECR has
-#                 no dual-stack registry host there). A host whose domain is not its region's is
-#                 rejected: such a host cannot exist, so it can only be a look-alike.
+# Per partition: (its IPv4 domain, its dual-stack domain or None if ECR has no dual-stack registry
+#                 host there). AWS names dual-stack registries "<acct>.dkr-ecr.<region>.on.aws", but
+#                 the Go helper takes "dkr.ecr" and "dkr-ecr" under either domain (its own tests have
+#                 "<acct>.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn"), and so does this module:
+#                 the domain decides dual-stack, not the separator. A host whose domain is not one of
+#                 its region's partition is rejected: such a host cannot exist, so it can only be a
+#                 look-alike.
 _DOMAINS = {
     "aws": ("amazonaws.com", "on.aws"),
     "aws-us-gov": ("amazonaws.com", "on.aws"),
@@ -126,12 +129,12 @@ def parse(server_url: str) -> Registry | None:
     The grammar, after surrounding ASCII white space, in ASCII only and any letter case::
 
         ["https://"] host [":" port] ["/" path]
-        host = <12 digits> ".dkr.ecr" ["-fips"] "." region "." domain      (IPv4)
-             | <12 digits> ".dkr-ecr" ["-fips"] "." region "." domain      (dual-stack)
+        host = <12 digits> ".dkr" ("." | "-") "ecr" ["-fips"] "." region "." domain
              | "public.ecr.aws" | "ecr-public.aws.com"                      (ECR Public)
 
-    where the domain is the one of the region's partition, the port is 1 to 65535, and the path is
-    printable ASCII without white space, "?", "#" or backslash. Never raises for any ``str``.
+    where the domain is one of the region's partition (its IPv4 one, or its dual-stack one, which
+    makes the registry dual-stack), the port is 1 to 65535, and the path is printable ASCII without
+    white space, "?", "#" or backslash. Never raises for any ``str``.
     """
     text = server_url.strip(_WHITESPACE)
     # ASCII first: then lower() cannot turn a look-alike ("\u212a", the Kelvin sign) into a letter.
@@ -159,15 +162,11 @@ def parse(server_url: str) -> Registry | None:
 
 
 def _parse_ecr_host(host: str) -> Registry | None:
-    """``<account>.dkr.ecr[-fips].<region>.<domain>`` or its dual-stack ``dkr-ecr`` form (lower case)."""
+    """``<account>.dkr.ecr[-fips].<region>.<domain>``, also with ``dkr-ecr`` (lower case)."""
     account, dot, rest = host[:12], host[12:13], host[13:]
     if not (account.isdigit() and len(account) == 12 and dot == "."):
         return None
-    if rest.startswith("dkr.ecr"):
-        dualstack = False
-    elif rest.startswith("dkr-ecr"):
-        dualstack = True
-    else:
+    if not rest.startswith(("dkr.ecr", "dkr-ecr")):
         return None
     rest = rest[len("dkr.ecr") :]
     fips = rest.startswith("-fips")
@@ -176,7 +175,14 @@ def _parse_ecr_host(host: str) -> Registry | None:
     if not rest.startswith("."):
         return None
     region, _, domain = rest[1:].partition(".")
-    if not _is_region(region) or domain != _DOMAINS[_partition(region)][1 if dualstack else 0]:
+    if not _is_region(region):
+        return None
+    ipv4_domain, dualstack_domain = _DOMAINS[_partition(region)]
+    if domain == ipv4_domain:
+        dualstack = False
+    elif domain == dualstack_domain:
+        dualstack = True
+    else:
         return None
     return Registry(service="ecr", account=account, region=region, fips=fips, dualstack=dualstack, host=host)
 

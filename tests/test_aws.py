@@ -58,6 +58,12 @@ def test_fips_and_dualstack_hosts_with_endpoint_override_use_the_override(
         ("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com", "https://api.ecr-fips.us-east-1.amazonaws.com"),
         ("123456789012.dkr-ecr.us-east-1.on.aws", "https://ecr.us-east-1.api.aws"),
         ("123456789012.dkr-ecr-fips.us-west-2.on.aws", "https://ecr-fips.us-west-2.api.aws"),
+        ("123456789012.dkr.ecr.us-west-2.on.aws", "https://ecr.us-west-2.api.aws"),
+        ("123456789012.dkr-ecr.us-west-2.amazonaws.com", "https://api.ecr.us-west-2.amazonaws.com"),
+        (
+            "210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
+            "https://ecr.cn-north-1.api.amazonwebservices.com.cn",
+        ),
         ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "https://api.ecr.cn-north-1.amazonaws.com.cn"),
         ("123456789012.dkr.ecr.us-gov-west-1.amazonaws.com", "https://api.ecr.us-gov-west-1.amazonaws.com"),
         ("123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov", "https://api.ecr.us-iso-east-1.c2s.ic.gov"),

@@ -125,6 +125,25 @@ def test_get_accepts_every_spelling(env: dict[str, str], fake: FakeAWS, url: str
     assert get_ok(env, url)["ServerURL"] == url
 
 
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        # In the Go helper's own test table; a user in China who switches keeps getting a token.
+        ("210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", "cn-north-1"),
+        ("https://123456789012.dkr.ecr.us-west-2.on.aws/v2/", "us-west-2"),
+        ("123456789012.dkr-ecr.eu-west-1.amazonaws.com", "eu-west-1"),
+        ("123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", "us-gov-east-1"),
+    ],
+)
+def test_get_serves_every_separator_and_domain_the_go_helper_does(
+    env: dict[str, str], fake: FakeAWS, url: str, region: str
+) -> None:
+    answer = get_ok(env, url)
+    assert (answer["ServerURL"], answer["Username"], answer["Secret"]) == (url, "AWS", fake.issued[-1])
+    (request,) = fake.requests
+    assert (request.op, request.region) == ("ecr", region)
+
+
 def test_store_and_erase_not_implemented(env: dict[str, str]) -> None:
     creds = json.dumps({"ServerURL": ECR_HOST, "Username": "AWS", "Secret": "x"})
     proc = run_helper(["store"], env, creds)

@@ -31,9 +31,16 @@ def ecr(
     fips: bool = False,
     dualstack: bool = False,
     account: str = ACCOUNT,
+    sep: str | None = None,
 ) -> Fields:
-    """The fields expected for an ECR host, whose name is spelled out here independently of the code."""
-    label = ("dkr-ecr" if dualstack else "dkr.ecr") + ("-fips" if fips else "")
+    """The fields expected for an ECR host, whose name is spelled out here independently of the code.
+
+    ``sep`` is the character between "dkr" and "ecr": AWS writes "-" in dual-stack hosts and "."
+    otherwise (the default), but either goes with either domain, as in the Go helper.
+    """
+    if sep is None:
+        sep = "-" if dualstack else "."
+    label = f"dkr{sep}ecr" + ("-fips" if fips else "")
     return ("ecr", account, region, fips, dualstack, f"{account}.{label}.{region}.{domain}", partition)
 
 
@@ -184,6 +191,48 @@ ACCEPTED = [
         f"https://{ACCOUNT}.dkr-ecr.cn-northwest-1.on.amazonwebservices.com.cn/v2/",
         ecr("cn-northwest-1", "on.amazonwebservices.com.cn", "aws-cn", dualstack=True),
         id="dualstack-china-url",
+    ),
+    # --- "dkr.ecr" and "dkr-ecr" under either domain of the partition (as the Go helper): the domain
+    # decides dual-stack
+    pytest.param(
+        f"{ACCOUNT}.dkr-ecr.us-east-1.amazonaws.com",
+        ecr("us-east-1", "amazonaws.com", "aws", sep="-"),
+        id="dash-label-ipv4-domain",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr.ecr.us-east-1.on.aws",
+        ecr("us-east-1", "on.aws", "aws", dualstack=True, sep="."),
+        id="dot-label-dualstack-domain",
+    ),
+    pytest.param(
+        "210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
+        ecr("cn-north-1", "on.amazonwebservices.com.cn", "aws-cn", dualstack=True, account="210987654321", sep="."),
+        id="dot-label-china-dualstack",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr-ecr.cn-northwest-1.amazonaws.com.cn",
+        ecr("cn-northwest-1", "amazonaws.com.cn", "aws-cn", sep="-"),
+        id="dash-label-china-ipv4",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr.ecr-fips.us-gov-west-1.on.aws",
+        ecr("us-gov-west-1", "on.aws", "aws-us-gov", fips=True, dualstack=True, sep="."),
+        id="dot-label-fips-govcloud-dualstack",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr-ecr-fips.us-east-2.amazonaws.com",
+        ecr("us-east-2", "amazonaws.com", "aws", fips=True, sep="-"),
+        id="dash-label-fips-ipv4",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr-ecr.us-iso-east-1.c2s.ic.gov",
+        ecr("us-iso-east-1", "c2s.ic.gov", "aws-iso", sep="-"),
+        id="dash-label-iso",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr-ecr.eusc-de-east-1.amazonaws.eu",
+        ecr("eusc-de-east-1", "amazonaws.eu", "aws-eusc", sep="-"),
+        id="dash-label-eusc",
     ),
     # --- every spelling of a host
     pytest.param(f"{H}:443", E1, id="host-port"),
@@ -344,10 +393,15 @@ REJECTED = [
     pytest.param("ecr-public.aws", id="public-dualstack-no-com"),
     pytest.param("public.ecr.aws.cn", id="public-cn"),
     pytest.param("gallery.ecr.aws", id="gallery"),
-    # --- dual-stack label and domain must agree
-    pytest.param(f"{ACCOUNT}.dkr-ecr.us-east-1.amazonaws.com", id="dualstack-label-ipv4-domain"),
-    pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.on.aws", id="ipv4-label-dualstack-domain"),
-    pytest.param(f"{ACCOUNT}.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", id="ipv4-label-china-dualstack"),
+    # --- the separator is "." or "-", nothing else
+    pytest.param(f"{ACCOUNT}.dkr_ecr.us-east-1.on.aws", id="underscore-label-dualstack"),
+    pytest.param(f"{ACCOUNT}.dkr--ecr.us-east-1.on.aws", id="double-dash-label"),
+    pytest.param(f"{ACCOUNT}.dkr.-ecr.us-east-1.amazonaws.com", id="dot-dash-label"),
+    pytest.param(f"{ACCOUNT}.dkr-ecr.fips.us-east-1.on.aws", id="dash-label-fips-as-label"),
+    pytest.param(f"{ACCOUNT}.dkr-ecr-fips.cn-north-1.on.aws.com.cn", id="china-on-aws-com-cn"),
+    # --- no dual-stack domain where the partition has none
+    pytest.param(f"{ACCOUNT}.dkr.ecr.us-iso-east-1.on.aws", id="iso-region-on-aws-dot-label"),
+    pytest.param(f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.on.aws", id="eusc-region-on-aws-dot-label"),
     # --- region and domain must agree
     pytest.param(f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com", id="china-region-global-domain"),
     pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.cn", id="global-region-china-domain"),
@@ -396,6 +450,55 @@ def test_accepted(server_url: str, expected: Fields) -> None:
     r = parse(server_url)
     assert r is not None
     assert fields(r) == expected
+
+
+# The Go helper's own table (awslabs/amazon-ecr-credential-helper, ecr-login/api/client_test.go,
+# TestExtractRegistry, at 2a415207): server URL -> (service, account, region, FIPS) as the Go helper
+# answers, None where it refuses; plus the dual-stack flag, which the Go helper does not have (the
+# domain decides it here: on.aws and on.amazonwebservices.com.cn are the dual-stack ones).
+GO_HELPER_TABLE: list[tuple[str, tuple[str, str | None, str, bool] | None, bool]] = [
+    ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/blah/blah", ("ecr", ACCOUNT, "us-east-1", False), False),
+    ("123456789012.dkr.ecr.us-west-2.amazonaws.com", ("ecr", ACCOUNT, "us-west-2", False), False),
+    ("123456789012.dkr-ecr.us-west-2.on.aws", ("ecr", ACCOUNT, "us-west-2", False), True),
+    ("123456789012.dkr-ecr-fips.us-west-2.on.aws", ("ecr", ACCOUNT, "us-west-2", True), True),
+    ("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/foo", ("ecr", "210987654321", "cn-north-1", False), False),
+    ("210987654321.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", ("ecr", "210987654321", "cn-north-1", False), True),
+    ("210987654321.dkr.ecr.us-iso-east-1.c2s.ic.gov", ("ecr", "210987654321", "us-iso-east-1", False), False),
+    ("123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", ("ecr", ACCOUNT, "us-isob-east-1", False), False),
+    ("123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", ("ecr", ACCOUNT, "eu-isoe-west-1", False), False),
+    ("123456789012.dkr.ecr.us-isof-east-1.csp.hci.ic.gov", ("ecr", ACCOUNT, "us-isof-east-1", False), False),
+    ("123456789012.dkr-ecr.us-gov-east-1.on.aws", ("ecr", ACCOUNT, "us-gov-east-1", False), True),
+    ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", ("ecr", ACCOUNT, "us-gov-west-1", True), False),
+    ("123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", ("ecr", ACCOUNT, "us-gov-east-1", True), True),
+    ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", ("ecr", ACCOUNT, "eusc-de-east-1", False), False),
+    ("https://public.ecr.aws", ("ecr-public", None, "us-east-1", False), False),
+    ("https://ecr-public.aws.com", ("ecr-public", None, "us-east-1", False), True),
+    ("public.ecr.aws", ("ecr-public", None, "us-east-1", False), False),
+    ("ecr-public.aws.com", ("ecr-public", None, "us-east-1", False), True),
+    ("https://public.ecr.aws/amazonlinux", ("ecr-public", None, "us-east-1", False), False),
+    ("https://ecr-public.aws.com/amazonlinux", ("ecr-public", None, "us-east-1", False), True),
+    (".dkr.ecr.not-real.amazonaws.com", None, False),
+    ("not.ecr.io", None, False),
+    ("https://123456789012.dkr.ecr.us-west-2.amazonaws.com.fake.example.com/image:latest", None, False),
+    ("123456789012.dkr.ecr.us-west-2.amazonaws.com.fake.example.com", None, False),
+    ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com.fake.example.com", None, False),
+    ("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn.fake.example.com.cn", None, False),
+    ("210987654321.dkr.ecr.cn-north-1.on.aws.com.cn", None, False),
+    ("https://public.ecr.aws.fake.example.com", None, False),
+    ("public.ecr.aws.fake.example.com", None, False),
+]
+
+
+@pytest.mark.parametrize(("server_url", "go", "dualstack"), GO_HELPER_TABLE, ids=[row[0] for row in GO_HELPER_TABLE])
+def test_go_helper_table(server_url: str, go: tuple[str, str | None, str, bool] | None, dualstack: bool) -> None:
+    r = parse(server_url)
+    if go is None:
+        assert r is None
+        return
+    assert r is not None
+    assert (r.service, r.account, r.region, r.fips) == go
+    assert r.dualstack is dualstack
+    assert server_url.lower().removeprefix("https://").startswith(r.host)
 
 
 @pytest.mark.parametrize("server_url", REJECTED)
@@ -550,7 +653,8 @@ def valid_ecr(draw: st.DrawFn) -> Fields:
     dualstack = dual_domain is not None and draw(st.booleans())
     if dualstack and dual_domain is not None:
         domain = dual_domain
-    return ecr(region, domain, partition, fips=fips, dualstack=dualstack, account=account)
+    sep = draw(st.sampled_from(".-"))
+    return ecr(region, domain, partition, fips=fips, dualstack=dualstack, account=account, sep=sep)
 
 
 VALID = st.one_of(valid_ecr(), st.sampled_from([PUBLIC, PUBLIC6]))
