@@ -234,9 +234,9 @@ class TokenCache:
         import filelock
 
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return _Lock(
-            filelock.FileLock(os.path.join(self.directory, "locks", safe + ".lock"), timeout=timeout, mode=0o600)
-        )
+        path = os.path.join(self.directory, "locks", safe + ".lock")
+        _prepare_lock_file(path)
+        return _Lock(filelock.FileLock(path, timeout=timeout, mode=0o600))
 
     def update(self, change: Callable[[dict[str, Entry]], None], *, now: float, timeout: float = 10.0) -> None:
         """Re-read the file under the file lock, apply ``change``, drop expired entries, publish."""
@@ -320,6 +320,28 @@ def publish(path: str, text: str) -> None:
         _unlink_quietly(tmp)
         raise
     _fsync_directory(os.path.dirname(path))
+
+
+def _prepare_lock_file(path: str) -> None:
+    """Create or open the lock file without following a link, and check it is a private file of ours.
+
+    filelock opens it with O_NOFOLLOW only in its recent versions; 3.19, the newest for Python 3.9,
+    follows a symlink and truncates its target, and waits out its timeout on a file it cannot open.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK, 0o600)
+    except OSError as exc:
+        raise CacheError(f"cache lock cannot be taken: {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise CacheError(f"cache lock cannot be taken: {path} is not a regular file")
+    try:
+        _check_private(st, "lock file", path)
+    except CacheError as exc:
+        raise CacheError(f"cache lock cannot be taken: {exc}") from None
 
 
 class _Lock:

@@ -107,8 +107,17 @@ if _DIR:
 
         return call
 
-    os.open, os.write, os.fsync, os.close = _open, _write, _fsync, _close
-    os.replace, os.mkdir, os.unlink = _path_call("replace"), _path_call("mkdir"), _path_call("unlink")
+    class _Plain:
+        # Stays a plain callable when stored on a class: pathlib's accessor (Python 3.9, 3.10) holds
+        # os.mkdir and friends as class attributes, where a function would become a bound method.
+        def __init__(self, function):
+            self.function = function
+
+        def __call__(self, *args, **kwargs):
+            return self.function(*args, **kwargs)
+
+    os.open, os.write, os.fsync, os.close = _Plain(_open), _Plain(_write), _Plain(_fsync), _Plain(_close)
+    os.replace, os.mkdir, os.unlink = (_Plain(_path_call(name)) for name in ("replace", "mkdir", "unlink"))
 
     if _COUNT_FILE:
         atexit.register(lambda: open(_COUNT_FILE, "w").write("\n".join(_steps)))
