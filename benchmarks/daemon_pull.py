@@ -117,22 +117,13 @@ def run(rig: Rig, dockerd: Dockerd, rounds: int) -> dict[str, Any]:
     calls_before = rig.fake.calls("ecr")
 
     samples: dict[str, dict[str, list[float]]] = {case: {tool: [] for tool in TOOLS} for case in CASES}
-    order = [(case, tool) for case in CASES for tool in TOOLS]
+    bare: list[float] = []  # the venv's interpreter doing nothing, in the namespace: the floor of a hit
+    order = [(case, tool) for case in CASES for tool in TOOLS] + [("bare", "ours")]
     for i in range(rounds):
         shift = i % len(order)
         for case, tool in order[shift:] + order[:shift]:
-            env = envs[tool]
-            if case == "get":
-                ms, done = timed(rig.ns.run, [helpers[tool], "get"], env=env, input=ECR_HOST)
-            else:
-                if case == "absent":
-                    removed = dockerd.docker("rmi", image, env=env)
-                    if removed.returncode != 0:
-                        raise RuntimeError(f"docker rmi: {removed.stderr.strip()}")
-                ms, done = timed(dockerd.docker, "pull", image, env=env)
-            if done.returncode != 0:
-                raise RuntimeError(f"{case} with {tool} failed: {done.stderr.strip()}")
-            samples[case][tool].append(ms)
+            ms = measure(rig, dockerd, case, env=envs[tool], helper=helpers[tool], image=image)
+            (bare if case == "bare" else samples[case][tool]).append(ms)
     if rig.fake.calls("ecr") != calls_before:
         raise RuntimeError("our helper called ECR during the rounds: its cache was not warm")
 
@@ -149,7 +140,26 @@ def run(rig: Rig, dockerd: Dockerd, rounds: int) -> dict[str, Any]:
         | {"ours/go": round(median([a / b for a, b in zip(samples[case]["ours"], samples[case]["go"])]), 3)}
         for case in CASES
     }
+    summary["bare"] = {"median_ms": round(median(bare), 1), "runs": len(bare)}
+    samples["bare"] = {"python -c pass": bare}
     return {"versions": versions, "rounds": rounds, "summary": summary, "samples": samples, "load": os.getloadavg()}
+
+
+def measure(rig: Rig, dockerd: Dockerd, case: str, *, env: dict[str, str], helper: str, image: str) -> float:
+    """One timed run of ``case`` (bare, get, present, absent) in milliseconds; raises if it failed."""
+    if case == "bare":
+        ms, done = timed(rig.ns.run, [str(rig.venv_bin / "python"), "-c", "pass"], env=env)
+    elif case == "get":
+        ms, done = timed(rig.ns.run, [helper, "get"], env=env, input=ECR_HOST)
+    else:
+        if case == "absent":
+            removed = dockerd.docker("rmi", image, env=env)
+            if removed.returncode != 0:
+                raise RuntimeError(f"docker rmi: {removed.stderr.strip()}")
+        ms, done = timed(dockerd.docker, "pull", image, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{case} with {helper} failed: {done.stderr.strip()}")
+    return float(ms)
 
 
 def warm_go(rig: Rig, env: dict[str, str]) -> None:
@@ -182,6 +192,8 @@ def report(results: dict[str, Any]) -> str:
     for case in CASES:
         s = results["summary"][case]
         lines.append(f"| {names[case]} | {s['ours']['median_ms']} ms | {s['go']['median_ms']} ms | {s['ours/go']}x |")
+    floor = results["summary"]["bare"]["median_ms"]
+    lines.append(f"\nbare interpreter of the venv in the namespace (`python -c pass`): {floor} ms")
     return "\n".join(lines)
 
 
