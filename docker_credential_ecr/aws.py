@@ -1,17 +1,17 @@
-"""The one module that talks to AWS: a botocore client for a registry, and a decoded token.
+"""The one module that talks to AWS: ECR, ECR Public and STS calls, each returning what it got.
 
 Imported only on a cache miss (and by the extra commands): botocore costs about ten interpreter
 starts to import and a client several more. botocore is used directly rather than through boto3's
 resource layer, which adds import time and nothing this helper needs; the credential chain, endpoint
 rules (partitions, FIPS, dual-stack, ``AWS_ENDPOINT_URL_*``), retries, proxies and ``AWS_CA_BUNDLE``
-are botocore's own.
+are botocore's own. Nothing here reads or writes the store: :mod:`helper` and the credential sources
+(:mod:`credentials`) keep what these functions return.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 import time
 
 import botocore
@@ -37,13 +37,14 @@ from botocore.exceptions import (
 
 from docker_credential_ecr import __version__
 from docker_credential_ecr.errors import TokenFetchError
+from docker_credential_ecr.store import AwsCredentials, Token
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from docker_credential_ecr.config import Rule
+    from docker_credential_ecr.config import RegistryTable
     from docker_credential_ecr.registry import Registry
 
 ECR_PUBLIC_REGION = "us-east-1"
@@ -54,21 +55,6 @@ ECR_PUBLIC_REGION = "us-east-1"
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 6.0
 MAX_ATTEMPTS = 3
-
-
-class Token:
-    """A decoded authorization token. ``repr`` never shows the password."""
-
-    __slots__ = ("expires_at", "issued_at", "password", "username")
-
-    def __init__(self, username: str, password: str, issued_at: float, expires_at: float) -> None:
-        self.username = username
-        self.password = password
-        self.issued_at = issued_at
-        self.expires_at = expires_at
-
-    def __repr__(self) -> str:
-        return f"Token(username={self.username!r}, expires_at={self.expires_at})"
 
 
 # The service-specific endpoint variable of each client this helper builds (botocore's naming).
@@ -160,19 +146,22 @@ def fetch_token(
     *,
     environ: Mapping[str, str],
     profile: str | None = None,
-    session: botocore.session.Session | None = None,
+    credentials: AwsCredentials | None = None,
     who: str | None = None,
 ) -> Token:
     """Call GetAuthorizationToken for ``registry`` and decode the answer.
 
-    ``who`` names the principal in error lines when it is not what the environment and ``profile``
-    say (an assumed role). Raises :class:`TokenFetchError` whose text is one line a person can act
-    on, never a secret.
+    With ``credentials`` (from a credential source) the call is signed with them; without, botocore
+    resolves its chain for ``profile``. ``who`` names the principal in error lines when it is not what
+    the environment and ``profile`` say. Raises :class:`TokenFetchError` whose text is one line a
+    person can act on, never a secret.
     """
     issued_at = time.time()
     try:
-        client = make_client(registry, session or make_session(profile), environ)
-        response = client.get_authorization_token()
+        session = make_session(profile)
+        if credentials is not None:
+            session.set_credentials(credentials.access_key_id, credentials.secret_access_key, credentials.session_token)
+        response = make_client(registry, session, environ).get_authorization_token()
     except Exception as exc:  # every failure becomes one actionable line
         raise TokenFetchError(explain(exc, registry, profile=profile, environ=environ, who=who)) from None
     data = response.get("authorizationData")
@@ -181,7 +170,9 @@ def fetch_token(
     if not isinstance(data, dict):
         raise TokenFetchError(f"{registry.service} GetAuthorizationToken returned no authorization data")
     user, password = decode_token(data.get("authorizationToken"))
-    return Token(user, password, issued_at, _expiry(data.get("expiresAt"), issued_at))
+    return Token(
+        username=user, password=password, issued_at=issued_at, expires_at=_expiry(data.get("expiresAt"), issued_at)
+    )
 
 
 NO_CREDENTIALS = (
@@ -210,7 +201,7 @@ def credentials_problem(environ: Mapping[str, str], profile: str | None = None) 
     return None
 
 
-def _one_line(text: object, limit: int = 300) -> str:
+def one_line(text: object, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -230,7 +221,7 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
     ``who`` names the principal when the environment does not (an assumed role); ``role_arn`` and
     ``sts_region`` say the failure was STS AssumeRole rather than GetAuthorizationToken.
     """
-    from docker_credential_ecr.principal import describe, selected_profile
+    from docker_credential_ecr.identity import describe, selected_profile
 
     where = f"ECR Public ({ECR_PUBLIC_REGION})" if registry.service == "ecr-public" else f"ECR ({registry.region})"
     action = "ecr-public:GetAuthorizationToken" if registry.service == "ecr-public" else "ecr:GetAuthorizationToken"
@@ -248,19 +239,19 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return NO_CREDENTIALS
     if isinstance(exc, CredentialRetrievalError):
-        return f"could not load AWS credentials ({principal}): {_one_line(exc)}"
+        return f"could not load AWS credentials ({principal}): {one_line(exc)}"
     if isinstance(exc, SSLError):
         return (
-            f"the TLS certificate of the {where} endpoint is not trusted ({_one_line(exc, 160)}): behind a "
+            f"the TLS certificate of the {where} endpoint is not trusted ({one_line(exc, 160)}): behind a "
             "TLS-inspecting proxy, point AWS_CA_BUNDLE at its CA certificate"
         )
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)):
-        return f"cannot reach the {where} endpoint ({_one_line(exc)}): check the network, proxy and region"
+        return f"cannot reach the {where} endpoint ({one_line(exc)}): check the network, proxy and region"
     if isinstance(exc, NoRegionError):
         return f"no region for {where}"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", "Unknown"), _one_line(error.get("Message", ""))
+        code, message = error.get("Code", "Unknown"), one_line(error.get("Message", ""))
         if code in ("AccessDeniedException", "AccessDenied"):
             return f"access denied: {principal} may not call {action} ({message})"
         if code in ("ExpiredTokenException", "ExpiredToken", "RequestExpired"):
@@ -271,119 +262,113 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
             return f"{where} is throttling {call}: retry in a minute"
         return f"{where} {call} failed: {code}: {message}"
     if isinstance(exc, BotoCoreError):
-        return f"{where} {call} failed: {_one_line(exc)}"
-    return f"{where} {call} failed: {type(exc).__name__}: {_one_line(exc)}"
+        return f"{where} {call} failed: {one_line(exc)}"
+    return f"{where} {call} failed: {type(exc).__name__}: {one_line(exc)}"
 
 
-# -- per-registry roles (the config file's role_arn) ------------------------------------------------
-ROLE_CACHE_DIR = "roles"  # under the token cache directory: <cache>/roles/cache.json, same rules
+# -- STS: credentials for the sources of :mod:`credentials` ------------------------------------------
+def _aws_credentials(answer: Mapping[str, Any], issued_at: float, what: str) -> AwsCredentials:
+    creds = answer.get("Credentials")
+    if not isinstance(creds, dict) or not all(
+        isinstance(creds.get(k), str) and creds.get(k) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")
+    ):
+        raise TokenFetchError(f"{what} returned no credentials")
+    return AwsCredentials(
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        issued_at=issued_at,
+        expires_at=_expiry(creds.get("Expiration"), issued_at),
+    )
 
 
-class RoleCredentials:
-    """Temporary credentials of an assumed role. ``repr`` never shows the secret or the session token."""
+def assume_role(registry: Registry, table: RegistryTable, *, environ: Mapping[str, str]) -> AwsCredentials:
+    """STS AssumeRole for ``table.role_arn`` with the credentials of the table's profile (or the chain).
 
-    __slots__ = ("access_key_id", "expires_at", "secret_access_key", "session_token")
-
-    def __init__(self, access_key_id: str, secret_access_key: str, session_token: str, expires_at: float) -> None:
-        self.access_key_id = access_key_id
-        self.secret_access_key = secret_access_key
-        self.session_token = session_token
-        self.expires_at = expires_at
-
-    def __repr__(self) -> str:
-        return f"RoleCredentials(access_key_id={self.access_key_id!r}, expires_at={self.expires_at})"
-
-
-def assume_role(
-    registry: Registry, rule: Rule, *, environ: Mapping[str, str], session: botocore.session.Session
-) -> RoleCredentials:
-    """STS AssumeRole for ``rule.role_arn`` with the credentials of ``session`` (the rule's profile).
-
-    STS is asked in ``rule.region``, else the registry's region (a regional endpoint in the
+    STS is asked in ``table.region``, else the registry's region (a regional endpoint in the
     registry's own partition), over FIPS for a ``-fips`` registry. Raises :class:`TokenFetchError`.
     """
     from docker_credential_ecr.config import DEFAULT_SESSION_NAME
 
-    assert rule.role_arn is not None
-    region = rule.sts_region(registry)
+    assert table.role_arn is not None
+    region = table.sts_region(registry)
     issued_at = time.time()
     try:
-        client = sts_client(session, region, environ=environ, fips=registry.fips)
-        params = {"RoleArn": rule.role_arn, "RoleSessionName": rule.session_name or DEFAULT_SESSION_NAME}
-        if rule.external_id:
-            params["ExternalId"] = rule.external_id
-        creds = client.assume_role(**params)["Credentials"]
-        return RoleCredentials(
-            creds["AccessKeyId"],
-            creds["SecretAccessKey"],
-            creds["SessionToken"],
-            _expiry(creds.get("Expiration"), issued_at),
-        )
+        client = sts_client(make_session(table.profile), region, environ=environ, fips=registry.fips)
+        params = {"RoleArn": table.role_arn, "RoleSessionName": table.session_name or DEFAULT_SESSION_NAME}
+        if table.external_id:
+            params["ExternalId"] = table.external_id
+        answer = client.assume_role(**params)
     except Exception as exc:  # every failure becomes one actionable line
-        line = explain(exc, registry, profile=rule.profile, environ=environ, role_arn=rule.role_arn, sts_region=region)
+        line = explain(
+            exc, registry, profile=table.profile, environ=environ, role_arn=table.role_arn, sts_region=region
+        )
         raise TokenFetchError(line) from None
+    return _aws_credentials(answer, issued_at, f"STS AssumeRole for {table.role_arn}")
 
 
-def fetch_token_as_role(
+def is_role_arn(value: str) -> bool:
+    return value.startswith("arn:") and ":iam::" in value and ":role/" in value
+
+
+def assume_role_with_web_identity(
     registry: Registry,
-    rule: Rule,
     *,
+    role_arn: str,
+    role_from: str,
+    session_name: str,
+    token: str,
+    token_label: str = "<web identity token>",  # noqa: S107 - a label for messages, not a secret
     environ: Mapping[str, str],
-    cache_dir: str | None,
-    principal: str,
-    now: float | None = None,
-) -> Token:
-    """GetAuthorizationToken as ``rule.role_arn``, assumed from the rule's profile (or the default chain).
+) -> AwsCredentials:
+    """STS AssumeRoleWithWebIdentity: ``token`` (a JWT) for ``role_arn`` (named by ``role_from``).
 
-    The role's credentials are kept in ``<cache_dir>/roles/cache.json`` (0600, like tokens) under
-    ``principal`` (which covers the source identity and the role settings) and the partition, and
-    re-assumed once half their lifetime has passed; ``cache_dir=None`` assumes the role every time.
+    Unsigned (the token is the credential: no other credentials are resolved or sent), in the
+    registry's own region (a role in aws-cn or aws-us-gov is assumed in its partition), FIPS for a
+    ``-fips`` registry. Raises :class:`TokenFetchError`, whose text never holds the token.
     """
-    session = make_session(rule.profile)
-    key = f"{principal}/sts/{registry.partition}"
-    creds = _cached_role(cache_dir, key, time.time() if now is None else now)
-    if creds is None:
-        creds = assume_role(registry, rule, environ=environ, session=session)
-        _store_role(cache_dir, key, creds, time.time() if now is None else now)
-    session.set_credentials(creds.access_key_id, creds.secret_access_key, creds.session_token)
-    return fetch_token(registry, environ=environ, profile=rule.profile, session=session, who=f"role {rule.role_arn}")
-
-
-def _cached_role(cache_dir: str | None, key: str, now: float) -> RoleCredentials | None:
-    from docker_credential_ecr import jsonwire
-    from docker_credential_ecr.cache import TokenCache
-    from docker_credential_ecr.errors import CacheError
-
-    if cache_dir is None:
-        return None
+    if not is_role_arn(role_arn):
+        shown = role_arn if len(role_arn) <= 80 else role_arn[:79] + "…"
+        raise TokenFetchError(f"{role_from} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>): {shown!r}")
+    region = ECR_PUBLIC_REGION if registry.service == "ecr-public" else registry.region
+    issued_at = time.time()
+    what = f"STS AssumeRoleWithWebIdentity for {role_arn}"
     try:
-        entry = TokenCache(os.path.join(cache_dir, ROLE_CACHE_DIR)).lookup(key)
-        secrets = jsonwire.loads(entry.password) if entry is not None and entry.is_fresh(now) else None
-    except (CacheError, ValueError):
-        return None
-    if entry is None or not isinstance(secrets, dict):
-        return None
-    secret, token = secrets.get("secret"), secrets.get("token")
-    if not (isinstance(secret, str) and isinstance(token, str) and secret and token):
-        return None
-    return RoleCredentials(entry.username, secret, token, entry.expires_at)
+        client = sts_client(make_session(), region, environ=environ, fips=registry.fips, unsigned=True)
+        answer = client.assume_role_with_web_identity(
+            RoleArn=role_arn, RoleSessionName=session_name, WebIdentityToken=token
+        )
+    except Exception as exc:  # every failure becomes one line; the token is cut out of it
+        raise TokenFetchError(redact(explain_web_identity(exc, role_arn, session_name), token, token_label)) from None
+    return _aws_credentials(answer, issued_at, what)
 
 
-def _store_role(cache_dir: str | None, key: str, creds: RoleCredentials, now: float) -> None:
-    from docker_credential_ecr import jsonwire
-    from docker_credential_ecr.cache import Entry, TokenCache
-    from docker_credential_ecr.errors import CacheError
+def redact(text: str, token: str, label: str = "<web identity token>") -> str:
+    """``text`` with ``token`` (and its signature, should a message quote only that) cut out."""
+    for secret in (token, token.rpartition(".")[2]):
+        if len(secret) >= 8:
+            text = text.replace(secret, label)
+    return text
 
-    if cache_dir is None:
-        return
-    entry = Entry(
-        username=creds.access_key_id,
-        password=jsonwire.dumps_object({"secret": creds.secret_access_key, "token": creds.session_token}),
-        issued_at=now,
-        expires_at=creds.expires_at,
-        hosts=(),
-    )
-    try:
-        TokenCache(os.path.join(cache_dir, ROLE_CACHE_DIR)).store(key, entry, now=now)
-    except CacheError:
-        pass  # no cache for roles: the role is assumed again on the next miss
+
+def explain_web_identity(exc: BaseException, role: str, session_name: str) -> str:
+    """One actionable line for a failed AssumeRoleWithWebIdentity (the caller cuts the token out)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Unknown"), one_line(error.get("Message", ""))
+        if code == "AccessDenied":
+            return (
+                f"STS refused AssumeRoleWithWebIdentity for {role} ({message}): the role's trust policy must "
+                f"allow the cluster's OIDC provider and session {session_name}"
+            )
+        if code == "InvalidIdentityToken":
+            return (
+                f"STS rejected the service account token for {role} ({message}): register the cluster's issuer "
+                "as an IAM OIDC provider and set tokenAttributes.serviceAccountTokenAudience to its audience"
+            )
+        if code in ("ExpiredTokenException", "ExpiredToken"):
+            return f"the service account token for {role} has expired ({message})"
+        return f"STS AssumeRoleWithWebIdentity for {role} failed: {code}: {message}"
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):
+        return f"cannot reach STS to assume {role} ({one_line(exc)}): check the network, proxy and region"
+    return f"STS AssumeRoleWithWebIdentity for {role} failed: {type(exc).__name__}: {one_line(exc)}"

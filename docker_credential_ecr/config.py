@@ -47,8 +47,9 @@ import time
 
 from docker_credential_ecr import jsonwire
 from docker_credential_ecr import registry as registries
-from docker_credential_ecr.errors import ConfigError
+from docker_credential_ecr.errors import ConfigError, StoreError
 from docker_credential_ecr.settings import user_dir
+from docker_credential_ecr.store import CONFIG_COPY_NAME, Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,9 +62,9 @@ CONFIG_ENV = "DOCKER_CREDENTIAL_ECR_CONFIG"
 # Set for a fallback helper's process: this helper run by it never passes a request on again.
 PASSED_THROUGH_ENV = "DOCKER_CREDENTIAL_ECR_PASSED_THROUGH"
 FILE_NAME = "config.toml"
-COPY_NAME = "config.json"
+COPY_NAME = CONFIG_COPY_NAME  # kept by the store, beside the tokens
 COPY_SCHEMA = "docker-credential-ecr/parsed-config"
-COPY_VERSION = 1  # bump when the JSON form of Config changes
+COPY_VERSION = 2  # bump when the JSON form of Config changes
 MAX_FILE_BYTES = 1 << 20
 RACY_SECONDS = 2.0
 DEFAULT_SESSION_NAME = "docker-credential-ecr"
@@ -101,7 +102,7 @@ def config_path(environ: Mapping[str, str]) -> tuple[str | None, bool]:
 
 
 # -- the parsed form --------------------------------------------------------------------------------
-class Rule:
+class RegistryTable:
     """One ``[[registry]]`` table: which registries it matches and the AWS settings it gives them."""
 
     __slots__ = ("external_id", "kind", "line", "match", "profile", "region", "role_arn", "session_name")
@@ -128,7 +129,7 @@ class Rule:
         self.region = region
 
     def __repr__(self) -> str:
-        return f"Rule(match={self.match!r}, kind={self.kind!r}, line={self.line})"
+        return f"RegistryTable(match={self.match!r}, kind={self.kind!r}, line={self.line})"
 
     def matches(self, registry: Registry) -> bool:
         if self.kind == "account":
@@ -137,8 +138,8 @@ class Rule:
             return registry.host == self.match
         return glob_match(self.match, registry.host)
 
-    def principal_inputs(self) -> list[str]:
-        """What this rule adds to the principal fingerprint besides the profile (which is passed apart)."""
+    def identity_inputs(self) -> list[str]:
+        """What this table adds to the identity key besides the profile (which is passed apart)."""
         if not self.role_arn:
             return []
         return [
@@ -152,7 +153,7 @@ class Rule:
         return self.region or registry.region
 
     def settings(self) -> dict[str, str]:
-        """The settings this rule sets, by name, for messages and ``doctor``."""
+        """The settings this table sets, by name, for messages and ``doctor``."""
         names = ("profile", "role_arn", "external_id", "session_name", "region")
         return {name: value for name in names if (value := getattr(self, name))}
 
@@ -160,9 +161,9 @@ class Rule:
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
-    def from_json(cls, data: object) -> Rule:
+    def from_json(cls, data: object) -> RegistryTable:
         if not isinstance(data, dict):
-            raise TypeError("rule")
+            raise TypeError("table")
         values = {name: data.get(name) for name in cls.__slots__}
         for name, value in values.items():
             expected = (int, type(None)) if name == "line" else (str, type(None))
@@ -176,28 +177,28 @@ class Rule:
 class Resolution:
     """What a server URL names: the ECR registry, the host it was asked for, and the settings for it."""
 
-    __slots__ = ("alias", "host", "registry", "rule")
+    __slots__ = ("alias", "host", "registry", "table")
 
-    def __init__(self, registry: Registry, host: str, alias: str | None, rule: Rule | None) -> None:
+    def __init__(self, registry: Registry, host: str, alias: str | None, table: RegistryTable | None) -> None:
         self.registry = registry
         self.host = host  # the registry's host, or the alias (with its port, if the alias has one)
         self.alias = alias  # the alias name when the URL named one
-        self.rule = rule
+        self.table = table  # the [[registry]] table that matches it, or None
 
     def __repr__(self) -> str:
-        return f"Resolution(host={self.host!r}, registry={self.registry.host!r}, rule={self.rule!r})"
+        return f"Resolution(host={self.host!r}, registry={self.registry.host!r}, table={self.table!r})"
 
 
 class Config:
     """The config file's content, validated. ``Config()`` is the empty config (no file)."""
 
-    __slots__ = ("aliases", "fallback", "log_file", "log_level", "path", "refused", "rules")
+    __slots__ = ("aliases", "fallback", "log_file", "log_level", "path", "refused", "tables")
 
     def __init__(
         self,
         *,
         path: str | None = None,
-        rules: tuple[Rule, ...] = (),
+        tables: tuple[RegistryTable, ...] = (),
         aliases: Mapping[str, str] | None = None,
         fallback: str | None = None,
         log_level: str | None = None,
@@ -206,20 +207,20 @@ class Config:
     ) -> None:
         self.path = path
         self.refused = refused  # why the file at `path` was not trusted (then nothing else is set)
-        self.rules = rules
+        self.tables = tables
         self.aliases: dict[str, str] = dict(aliases or {})
         self.fallback = fallback
         self.log_level = log_level
         self.log_file = log_file
 
     def __repr__(self) -> str:
-        return f"Config(path={self.path!r}, rules={len(self.rules)}, aliases={len(self.aliases)})"
+        return f"Config(path={self.path!r}, tables={len(self.tables)}, aliases={len(self.aliases)})"
 
-    def rule_for(self, registry: Registry) -> Rule | None:
+    def table_for(self, registry: Registry) -> RegistryTable | None:
         """The first ``[[registry]]`` table that matches, or None (the default AWS credential chain)."""
-        for rule in self.rules:
-            if rule.matches(registry):
-                return rule
+        for table in self.tables:
+            if table.matches(registry):
+                return table
         return None
 
     def alias_for(self, server_url: str) -> str | None:
@@ -254,7 +255,7 @@ class Config:
             registry = registries.parse(self.aliases[alias])
             if registry is None:  # pragma: no cover - targets are validated when the file is read
                 return None
-        return Resolution(registry, alias or registry.host, alias, self.rule_for(registry))
+        return Resolution(registry, alias or registry.host, alias, self.table_for(registry))
 
     def owns(self, server_url: str) -> bool:
         """Whether ``server_url`` is an ECR registry or an alias, in any spelling (http:// included).
@@ -276,25 +277,25 @@ class Config:
             if self.fallback:
                 return [f"{server_url!r} is not an ECR registry: handed to docker-credential-{self.fallback}"]
             return [f"{server_url!r} is not an ECR registry or an alias in {where}: not found"]
-        registry, rule = resolution.registry, resolution.rule
+        registry, table = resolution.registry, resolution.table
         lines = []
         if resolution.alias is not None:
             lines.append(f"alias {resolution.alias} -> {registry.host} ({where}, [aliases])")
         lines.append(f"registry {registry.host}: {registry.service}, region {registry.region}")
-        if rule is None:
+        if table is None:
             lines.append(f"no [[registry]] table matches in {where}: the default AWS credential chain")
         else:
-            line = f":{rule.line}" if rule.line else ""
-            lines.append(f"settings from [[registry]] match = {rule.match!r} ({where}{line})")
-            lines.extend(f"  {name} = {value}" for name, value in rule.settings().items())
-            if rule.role_arn:
-                lines.append(f"  (role assumed through STS in {rule.sts_region(registry)})")
+            line = f":{table.line}" if table.line else ""
+            lines.append(f"settings from [[registry]] match = {table.match!r} ({where}{line})")
+            lines.extend(f"  {name} = {value}" for name, value in table.settings().items())
+            if table.role_arn:
+                lines.append(f"  (role assumed through STS in {table.sts_region(registry)})")
         return lines
 
     def to_json(self) -> dict[str, object]:
         return {
             "path": self.path,
-            "rules": [rule.to_json() for rule in self.rules],
+            "tables": [table.to_json() for table in self.tables],
             "aliases": self.aliases,
             "fallback": self.fallback,
             "log_level": self.log_level,
@@ -306,15 +307,15 @@ class Config:
         """The inverse of :meth:`to_json`; TypeError for anything of the wrong shape."""
         if not isinstance(data, dict):
             raise TypeError("config")
-        rules, aliases = data.get("rules"), data.get("aliases")
-        if not isinstance(rules, list) or not isinstance(aliases, dict):
+        tables, aliases = data.get("tables"), data.get("aliases")
+        if not isinstance(tables, list) or not isinstance(aliases, dict):
             raise TypeError("config")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()):
             raise TypeError("aliases")
         strings = {name: data.get(name) for name in ("path", "fallback", "log_level", "log_file")}
         if not all(value is None or isinstance(value, str) for value in strings.values()):
             raise TypeError("config")
-        return cls(rules=tuple(Rule.from_json(r) for r in rules), aliases=aliases, **strings)
+        return cls(tables=tuple(RegistryTable.from_json(t) for t in tables), aliases=aliases, **strings)
 
 
 EMPTY = Config()
@@ -513,25 +514,13 @@ def parse(text: str, path: str = "config.toml") -> Config:
 def _read_copy(copy: str, path: str, stamp: list[int]) -> Config | None:
     """The parsed copy if it is ours, private, and made from this very file; else None."""
     try:
-        fd = os.open(copy, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
-    except OSError:
+        text = Store(os.path.dirname(copy)).read_private(copy)
+    except StoreError:
+        return None
+    if text is None:
         return None
     try:
-        st = os.fstat(fd)
-        if (
-            not stat.S_ISREG(st.st_mode)
-            or st.st_size > MAX_FILE_BYTES
-            or (hasattr(os, "geteuid") and st.st_uid != os.geteuid())
-            or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        ):
-            return None
-        raw = os.read(fd, MAX_FILE_BYTES)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    try:
-        doc = jsonwire.loads(raw.decode("utf-8", "replace"))
+        doc = jsonwire.loads(text)
         if (
             not isinstance(doc, dict)
             or doc.get("schema") != COPY_SCHEMA
@@ -546,17 +535,13 @@ def _read_copy(copy: str, path: str, stamp: list[int]) -> Config | None:
 
 
 def _write_copy(copy: str, doc: dict[str, object]) -> None:
-    """Publish the parsed copy in the token cache's directory, on the cache's terms (a directory that
-    is ours alone, an atomic 0600 file); any failure just skips it."""
+    """Publish the parsed copy through the store (a directory that is ours alone, an atomic 0600
+    file); any failure just skips it."""
     import json
 
-    from docker_credential_ecr.cache import TokenCache, publish
-    from docker_credential_ecr.errors import CacheError
-
     try:
-        TokenCache(os.path.dirname(copy)).ensure_directory()
-        publish(copy, json.dumps(doc, separators=(",", ":")))
-    except CacheError:
+        Store(os.path.dirname(copy)).publish_config_copy(json.dumps(doc, separators=(",", ":")))
+    except StoreError:
         pass
 
 
@@ -727,9 +712,9 @@ class _Validator:
         if log_file is not None and not (log_file.startswith("~") or os.path.isabs(log_file)):
             raise self.fail(f"log_file {log_file!r} must be an absolute path (or start with ~)", "log_file")
         aliases = self.aliases(data.get("aliases"))
-        rules = self.rules(data.get("registry"), aliases)
+        tables = self.tables(data.get("registry"), aliases)
         return Config(
-            path=self.path, rules=rules, aliases=aliases, fallback=fallback, log_level=log_level, log_file=log_file
+            path=self.path, tables=tables, aliases=aliases, fallback=fallback, log_level=log_level, log_file=log_file
         )
 
     def aliases(self, value: object) -> dict[str, str]:
@@ -773,12 +758,12 @@ class _Validator:
             aliases[host] = registry.host
         return aliases
 
-    def rules(self, value: object, aliases: Mapping[str, str]) -> tuple[Rule, ...]:
+    def tables(self, value: object, aliases: Mapping[str, str]) -> tuple[RegistryTable, ...]:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
             raise self.fail("registry must be an array of tables: write each one as [[registry]]", "registry")
-        rules: list[Rule] = []
+        rules: list[RegistryTable] = []
         seen: dict[str, int] = {}
         for index, table in enumerate(value):
             where = ("registry", index)
@@ -826,7 +811,7 @@ class _Validator:
                 region = region.lower()
             self.pattern(region, _REGION, what + "region {value!r} is not an AWS region name", *where, "region")
             rules.append(
-                Rule(
+                RegistryTable(
                     match=match,
                     kind=kind,
                     line=self.line_of(*where),

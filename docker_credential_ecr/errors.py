@@ -66,5 +66,9 @@ class ConfigError(Exception):
     """The project's config file is unreadable or invalid; the text names the file and line."""
 
 
-class CacheError(Exception):
-    """The cache directory or file cannot be used safely; a cache miss, never a failure."""
+class StoreError(Exception):
+    """The store's directory or a file in it cannot be used safely; a cache miss, never a failure."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held a store file's lock for all of the wait allowed: this one write is skipped."""

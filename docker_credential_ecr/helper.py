@@ -1,8 +1,14 @@
-"""get / list / store / erase: the credential helper's semantics, on top of the cache and AWS.
+"""get / list / store / erase: the credential helper's semantics, on the store and the credential sources.
 
-The hot path is ``get`` on a cache hit: parse the host, fingerprint the principal from local files,
-read one JSON file, answer. Nothing here imports botocore, filelock or platformdirs; :mod:`aws`
-and :mod:`deadline` are imported only on a miss.
+The miss path is one line: helper -> store (miss) -> credentials (the source for this registry: its
+identity key, and on a miss its AWS credentials) -> aws (GetAuthorizationToken) -> store -> answer.
+The hot path is ``get`` on a hit: resolve the host (once: the registry, the alias, the config table),
+hash the source's identity inputs from local files, read one JSON file, answer. Nothing here imports
+botocore, filelock or platformdirs; :mod:`aws` and :mod:`deadline` are imported only on a miss.
+
+Two different things are called a fallback elsewhere and are kept apart here: the *other helper*
+that hosts which are not ECR are handed to (config ``fallback``, :mod:`fallback`), and the *stale
+token* served when a refresh fails (:meth:`Helper._serve_stale`).
 """
 
 from __future__ import annotations
@@ -11,39 +17,49 @@ import sys
 import time
 
 from docker_credential_ecr import config as configs
-from docker_credential_ecr import log
-from docker_credential_ecr.cache import Entry, TokenCache, cache_key
+from docker_credential_ecr import credentials, log
 from docker_credential_ecr.errors import (
     BadRequestError,
-    CacheError,
     ConfigError,
     CredentialsNotFoundError,
     DeadlineExceededError,
     NotImplementedByHelperError,
+    StoreBusyError,
+    StoreError,
     TokenFetchError,
 )
-from docker_credential_ecr.principal import fingerprint
 from docker_credential_ecr.protocol import Credentials
+from docker_credential_ecr.store import Store, Token, lock_wait, token_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import TypeVar
 
-    from docker_credential_ecr.aws import Token
-    from docker_credential_ecr.config import Config, Resolution, Rule
+    from docker_credential_ecr.config import Config, RegistryTable, Resolution
     from docker_credential_ecr.deadline import Deadline
+    from docker_credential_ecr.kubelet import WebIdentity
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.settings import Settings
+    from docker_credential_ecr.store import AwsCredentials
 
     Fetcher = Callable[[Registry], Token]
+    _T = TypeVar("_T")
 
 PROGRAM = "docker-credential-ecr-login"
-# A hit for a host not yet recorded (for `list`) waits at most this long for the cache-file lock.
+# A hit for a host not yet recorded (for `list`) waits at most this long for the token file's lock.
 HOST_LOCK_TIMEOUT = 1.0
+# A miss waits for another process fetching the same token for at most this share of what is left.
+SINGLE_FLIGHT_SHARE = 0.5
+SINGLE_FLIGHT_WAIT = 60.0
 
 
 class Helper:
-    """The helper's four actions. The clock, the token fetcher and stderr are injectable."""
+    """The helper's four actions. The clock, the token fetcher and stderr are injectable.
+
+    ``fetch`` replaces credentials + aws (tests); ``web_identity`` is a kubelet request's service
+    account token, which makes :class:`~docker_credential_ecr.credentials.KubeletWebIdentity` the source.
+    """
 
     def __init__(
         self,
@@ -53,6 +69,7 @@ class Helper:
         fetch: Fetcher | None = None,
         warn: Callable[[str], None] | None = None,
         config: Config | None = None,
+        web_identity: WebIdentity | None = None,
     ) -> None:
         self.settings = settings
         self.environ = settings.environ
@@ -61,11 +78,10 @@ class Helper:
         self._warn = warn or _stderr_line
         self._warned: set[str] = set()
         self._config = config
-        self._principals: dict[Rule | None, str] = {}
+        self._web_identity = web_identity
+        self._sources: dict[RegistryTable | None, credentials.Source] = {}
         self.fetches = 0
-        self._cache: TokenCache | None = (
-            TokenCache(settings.cache_dir) if settings.cache_file and settings.cache_dir else None
-        )
+        self._store: Store | None = Store(settings.cache_dir) if settings.cache_file and settings.cache_dir else None
 
     # -- plumbing ---------------------------------------------------------------------------------
     def warn(self, message: str) -> None:
@@ -99,11 +115,11 @@ class Helper:
             self.warn(refused)
 
     def resolve(self, server_url: str) -> Resolution | None:
-        """The ECR registry (direct or through an alias) and its config settings. Raises ConfigError."""
+        """The ECR registry (direct or through an alias) and its config table. Raises ConfigError."""
         return self.config.resolve(server_url)
 
     def fallback_name(self) -> str | None:
-        """The helper that hosts which are not ECR are handed to (config ``fallback``), or None."""
+        """The other helper that hosts which are not ECR are handed to (config ``fallback``), or None."""
         if self.environ.get(configs.PASSED_THROUGH_ENV):
             return None
         try:
@@ -118,51 +134,61 @@ class Helper:
             self.warn(str(exc))
             raise BadRequestError(str(exc)) from None
 
-    def _cache_call(self, what: Callable[[TokenCache], Entry | None]) -> Entry | None:
-        """Run a cache operation; an unusable cache is reported once and turned off for this process."""
-        if self._cache is None:
+    def _store_call(self, what: Callable[[Store], _T]) -> _T | None:
+        """Run a store operation; an unusable store is reported once and turned off for this process.
+
+        A lock that stays busy for the wait allowed only skips this operation: the store stays on.
+        """
+        if self._store is None:
             return None
         try:
-            return what(self._cache)
-        except CacheError as exc:
+            return what(self._store)
+        except StoreBusyError as exc:
+            self.warn(f"token cache: {exc}; going on without it")
+            return None
+        except StoreError as exc:
             self.warn(f"not using the token cache: {exc}")
-            self._cache = None
+            self._store = None
             return None
 
-    def principal(self, registry: Registry) -> str:
-        """The fingerprint of who asks for ``registry``: the environment plus its config table, if any."""
-        rule = self.config.rule_for(registry)
-        if rule not in self._principals:
-            if rule is None:
-                self._principals[rule] = fingerprint(self.environ)
-            else:
-                self._principals[rule] = fingerprint(self.environ, profile=rule.profile, extra=rule.principal_inputs())
-        return self._principals[rule]
+    def source(self, resolution: Resolution) -> credentials.Source:
+        """The credential source for ``resolution`` (one per config table per process)."""
+        table = resolution.table
+        if table not in self._sources:
+            context = credentials.Context(self.environ, table, self._web_identity)
+            self._sources[table] = credentials.select(context)
+        return self._sources[table]
 
-    def fetch(self, registry: Registry) -> Token:
+    def identity_key(self, resolution: Resolution) -> str:
+        """The store's "who" for ``resolution``: its source's identity key."""
+        return self.source(resolution).identity_key()
+
+    def fetch(self, resolution: Resolution, deadline: Deadline | None = None) -> Token:
+        """credentials -> aws: a new token for ``resolution``'s registry (the token is not stored here).
+
+        Raises TokenFetchError.
+        """
+        registry = resolution.registry
         if self._fetch is not None:
             return self._fetch(registry)
         from docker_credential_ecr import aws
 
-        rule = self.config.rule_for(registry)
-        if rule is not None and rule.role_arn:
-            return aws.fetch_token_as_role(
-                registry,
-                rule,
-                environ=self.environ,
-                cache_dir=self.settings.cache_dir if self._cache is not None else None,
-                principal=self.principal(registry),
-                now=self.clock(),
-            )
-        return aws.fetch_token(registry, environ=self.environ, profile=rule.profile if rule else None)
+        source = self.source(resolution)
+        creds = source.credentials(registry, _Keeper(self, deadline))
+        token = aws.fetch_token(
+            registry, environ=self.environ, profile=source.profile, credentials=creds, who=source.who
+        )
+        if creds is not None and source.caps_token:
+            token.expires_at = min(token.expires_at, creds.expires_at)
+        return token
 
     # -- actions ----------------------------------------------------------------------------------
     def get(self, server_url: str) -> Credentials:
-        entry = self.token(server_url)
-        return Credentials(server_url, entry.username, entry.password)
+        token = self.token(server_url)
+        return Credentials(server_url, token.username, token.password)
 
-    def token(self, server_url: str) -> Entry:
-        """`get`, returning the cache entry (with its expiry: the kubelet provider needs it).
+    def token(self, server_url: str) -> Token:
+        """`get`, returning the token (with its expiry: the kubelet provider needs it).
 
         Raises CredentialsNotFoundError without a hint for a host that is not ours, with one for a failure
         (a bad config file included).
@@ -176,42 +202,46 @@ class Helper:
         if resolution is None:
             log.debug("get %s: not an ECR registry or alias", server_url)
             raise CredentialsNotFoundError  # not ours: silent, docker goes anonymous
-        registry, host = resolution.registry, resolution.host
-        key = cache_key(self.principal(registry), registry)
-        entry = self._cache_call(lambda c: c.lookup(key))
-        if entry is not None and entry.is_fresh(self.clock()):
-            if host not in entry.hosts:
+        host = resolution.host
+        key = token_key(self.identity_key(resolution), resolution.registry)
+        cached = self._store_call(lambda s: s.token(key))
+        if cached is not None and cached.is_fresh(self.clock()):
+            if host not in cached.hosts:
                 self._remember_host(key, host)
             log.info("get %s: hit (%.1f ms)", host, (time.monotonic() - started) * 1000)
-            return entry
+            return cached
         fetches = self.fetches
         try:
-            entry = self._refresh(registry, key, entry, host)
+            token = self._refresh(resolution, key, cached)
         except CredentialsNotFoundError:
             log.info("get %s: failed (%.1f ms)", host, (time.monotonic() - started) * 1000)
             raise
         if self.fetches > fetches:
             outcome = "miss, fetched"
-        elif entry.is_fresh(self.clock()):
+        elif token.is_fresh(self.clock()):
             outcome = "miss, fetched by another process"
         else:
             outcome = "stale, served after a failed refresh"
         log.info("get %s: %s (%.1f ms)", host, outcome, (time.monotonic() - started) * 1000)
-        return entry
+        return token
 
-    def _refresh(self, registry: Registry, key: str, cached: Entry | None, host: str | None = None) -> Entry:
-        """A miss: one process per (principal, region) fetches; the others wait and read its result."""
+    def _refresh(self, resolution: Resolution, key: str, cached: Token | None) -> Token:
+        """A miss: one process per (identity, region) fetches; the others wait and read its result."""
         from docker_credential_ecr.deadline import Deadline
 
         try:
             with Deadline(self.settings.timeout) as deadline:
                 try:
-                    return self._refresh_locked(registry, key, cached, deadline, host or registry.host)
+                    return self._refresh_locked(resolution, key, cached, deadline)
                 except TokenFetchError as exc:
                     failure = str(exc)
         except DeadlineExceededError as exc:
-            failure = timeout_line(registry, exc)
-        latest = self._cache_call(lambda c: c.lookup(key)) or cached
+            failure = timeout_line(resolution.registry, exc)
+        return self._serve_stale(key, cached, failure)
+
+    def _serve_stale(self, key: str, cached: Token | None, failure: str) -> Token:
+        """The refresh failed: the latest cached token if it has not expired (and say so), else not found."""
+        latest = self._store_call(lambda s: s.token(key)) or cached
         if latest is not None and latest.is_usable(self.clock()):
             minutes = int((latest.expires_at - self.clock()) // 60)
             self.warn(f"{failure}; using the cached token, which expires in {minutes} min")
@@ -219,90 +249,80 @@ class Helper:
         self.warn(failure)
         raise CredentialsNotFoundError(failure)
 
-    def _refresh_locked(
-        self, registry: Registry, key: str, cached: Entry | None, deadline: Deadline, host: str
-    ) -> Entry:
-        cache = self._cache
-        if cache is None:
-            return self._fetch_entry(registry, host=host)
+    def _refresh_locked(self, resolution: Resolution, key: str, cached: Token | None, deadline: Deadline) -> Token:
+        store, host = self._store, resolution.host
+        if store is None:
+            return self._fetch_token(resolution, deadline)
         try:
             # Leave time to fetch ourselves if the lock holder is stuck.
-            lock = cache.lock(key, timeout=max(0.1, deadline.remaining() * 0.5))
-            with lock:
-                entry = cache.lookup(key)  # another process may have fetched while we waited
-                if entry is not None and entry.is_fresh(self.clock()):
-                    if host not in entry.hosts:
+            wait = lock_wait(deadline, SINGLE_FLIGHT_WAIT, SINGLE_FLIGHT_SHARE)
+            with store.lock(key, timeout=wait):
+                latest = store.token(key)  # another process may have fetched while we waited
+                if latest is not None and latest.is_fresh(self.clock()):
+                    if host not in latest.hosts:
                         self._remember_host(key, host, deadline)
-                    return entry
-                entry = self._fetch_entry(registry, previous=entry or cached, host=host)
-                self._store(key, entry, deadline)
-                return entry
-        except CacheError as exc:
+                    return latest
+                token = self._fetch_token(resolution, deadline, previous=latest or cached)
+                self._put(key, token, deadline)
+                return token
+        except StoreError as exc:
             self.warn(f"token cache: {exc}; fetching without it")
-            return self._fetch_entry(registry, host=host)
+            return self._fetch_token(resolution, deadline)
 
-    def _fetch_entry(self, registry: Registry, previous: Entry | None = None, host: str | None = None) -> Entry:
-        """A new token; ``host`` (the registry's, or the alias asked for) joins the hosts `list` reports."""
+    def _fetch_token(self, resolution: Resolution, deadline: Deadline, previous: Token | None = None) -> Token:
+        """A new token; the host asked for (the registry's, or the alias) joins the hosts `list` reports."""
         self.fetches += 1
-        token = self.fetch(registry)
-        host = host or registry.host
+        token = self.fetch(resolution, deadline)
         hosts = previous.hosts if previous is not None else ()
-        if host not in hosts:
-            hosts = (*hosts, host)
-        return Entry(
-            username=token.username,
-            password=token.password,
-            issued_at=token.issued_at,
-            expires_at=token.expires_at,
-            hosts=hosts,
-        )
+        token.hosts = hosts if resolution.host in hosts else (*hosts, resolution.host)
+        return token
 
-    def _store(self, key: str, entry: Entry, deadline: Deadline) -> None:
-        """Cache a token just fetched: best effort, in what is left of ``deadline``.
+    def _put(self, key: str, token: Token, deadline: Deadline) -> None:
+        """Store a token just fetched: best effort, in a share of what is left of ``deadline``.
 
-        The token is good whatever happens here: a writer stuck on the cache-file lock (or a slow
-        disk) must not turn it into a timeout, so the wait is cut to the deadline and the deadline
-        itself, should it fire while writing, only costs the caching.
+        The token is good whatever happens here: a writer stuck on the file's lock (or a slow disk)
+        must not turn it into a timeout, so the wait is cut to a share of the deadline, and the
+        deadline itself, should it fire while writing, only costs the caching.
         """
-        now, timeout = self.clock(), _lock_timeout(deadline, 10.0)
+        now, timeout = self.clock(), lock_wait(deadline)
         try:
-            self._cache_call(lambda c: c.store(key, entry, now=now, timeout=timeout))
+            self._store_call(lambda s: s.put_token(key, token, now=now, timeout=timeout))
         except DeadlineExceededError:
             self.warn("token cache: no time left to store the token")
 
     def _remember_host(self, key: str, host: str, deadline: Deadline | None = None) -> None:
-        """Record ``host`` for `list`: worth a short wait for the cache-file lock, not a slow hit."""
-        now, timeout = self.clock(), _lock_timeout(deadline, HOST_LOCK_TIMEOUT)
+        """Record ``host`` for `list`: worth a short wait for the token file's lock, not a slow hit."""
+        now, timeout = self.clock(), lock_wait(deadline, HOST_LOCK_TIMEOUT)
         try:
-            self._cache_call(lambda c: c.add_host(key, host, now=now, timeout=timeout))
+            self._store_call(lambda s: s.add_host(key, host, now=now, timeout=timeout))
         except DeadlineExceededError:
             pass
 
     def list(self) -> dict[str, str]:
         """Registries served from the cache that `get` would still answer from it now. No network."""
-        if self._cache is None:
+        if self._store is None:
             return {}
-        cache = self._cache
+        store = self._store
         try:
             config = self.config
-            entries = cache.read()
-        except ConfigError as exc:  # which principal asks for which host is unknown: list nothing
+            tokens = store.tokens()
+        except ConfigError as exc:  # which identity asks for which host is unknown: list nothing
             self.warn(str(exc))
             return {}
-        except CacheError as exc:
+        except StoreError as exc:
             self.warn(f"not using the token cache: {exc}")
             return {}
         now = self.clock()
         servers: dict[str, str] = {}
-        for key, entry in sorted(entries.items()):
-            if not entry.is_usable(now):
+        for key, token in sorted(tokens.items()):
+            if not token.is_usable(now):
                 continue
-            for host in entry.hosts:  # registry hosts, and aliases served (listed while they still resolve)
+            for host in token.hosts:  # registry hosts, and aliases served (listed while they still resolve)
                 resolution = config.resolve(host)
                 if resolution is None or resolution.host != host:
                     continue
-                if cache_key(self.principal(resolution.registry), resolution.registry) == key:
-                    servers["https://" + host] = entry.username
+                if token_key(self.identity_key(resolution), resolution.registry) == key:
+                    servers["https://" + host] = token.username
         return servers
 
     def store(self, creds: Credentials) -> None:
@@ -323,16 +343,26 @@ def timeout_line(registry: Registry, exc: DeadlineExceededError) -> str:
     return f"{where}: no token in time ({exc}; AWS_ECR_TIMEOUT); check the network and proxy"
 
 
-def _lock_timeout(deadline: Deadline | None, longest: float) -> float:
-    """How long to wait for the cache-file lock: ``longest``, cut to what is left of ``deadline``."""
-    if deadline is None:
-        return longest
-    return max(0.05, min(longest, deadline.remaining() - 0.25))
-
-
 def _stderr_line(message: str) -> None:
     try:
         sys.stderr.write(f"{PROGRAM}: {message}\n")
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr closed by the caller: nothing more to do
         pass
+
+
+class _Keeper:
+    """The store as a credential source sees it: fresh credentials recalled, new ones kept, each
+    write waiting only a share of what is left of the deadline (then going on without the store)."""
+
+    def __init__(self, helper: Helper, deadline: Deadline | None) -> None:
+        self._helper = helper
+        self._deadline = deadline
+
+    def recall(self, key: str) -> AwsCredentials | None:
+        found = self._helper._store_call(lambda s: s.credentials(key))
+        return found if found is not None and found.is_fresh(self._helper.clock()) else None
+
+    def keep(self, key: str, credentials: AwsCredentials) -> None:
+        now, timeout = self._helper.clock(), lock_wait(self._deadline)
+        self._helper._store_call(lambda s: s.put_credentials(key, credentials, now=now, timeout=timeout))

@@ -23,8 +23,8 @@ How the kubelet caches such answers is set in its config (``tokenAttributes.cach
 the response: released kubelets have no response field for it.
 
 Caching in the web-identity path: the STS credentials are never written anywhere (they can do
-whatever the role can, not only pull); the ECR token they fetch is cached like any other, under a
-principal made of the node's own fingerprint, the role ARN and a hash of the service account's
+whatever the role can, not only pull); the ECR token they fetch is cached like any other, under
+an identity key made of the node's own, the role ARN and a hash of the service account's
 identity (issuer, subject, audience, UID), so neither the node's token nor another service
 account's is ever served for it, and a service account that the role's trust policy does not admit
 always meets STS. The service account token itself is never stored, logged or put in a message.
@@ -35,10 +35,10 @@ from __future__ import annotations
 import time
 
 from docker_credential_ecr import jsonwire
-from docker_credential_ecr.errors import CredentialsNotFoundError, TokenFetchError
+from docker_credential_ecr.errors import CredentialsNotFoundError
 from docker_credential_ecr.helper import Helper
 
-try:  # as in principal.py: the builtin BLAKE2 module spares loading OpenSSL
+try:  # as in identity.py: the builtin BLAKE2 module spares loading OpenSSL
     from _blake2 import blake2b
 except ImportError:  # pragma: no cover - some builds only ship hashlib
     from hashlib import blake2b
@@ -48,10 +48,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-    from docker_credential_ecr.aws import Token
-    from docker_credential_ecr.cache import Entry
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.settings import Settings
+    from docker_credential_ecr.store import Token
 
 API_GROUP = "credentialprovider.kubelet.k8s.io"
 # Newest first; the kubelet sends the version its config names and wants the same one back.
@@ -64,8 +63,6 @@ MAX_REQUEST_BYTES = 1 << 20
 ROLE_ANNOTATION = "eks.amazonaws.com/ecr-role-arn"
 ROLE_ENV = "AWS_ECR_ROLE_ARN"
 DEFAULT_SESSION_NAME = "ecr-credential-provider"
-# What makes error messages name the node's credentials (principal.describe) rather than the role.
-_NODE_IDENTITY_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"})
 _SESSION_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-")
 
 
@@ -207,7 +204,7 @@ def cache_duration(expires_at: float, now: float) -> str:
     return go_duration(max(0, round(half)))
 
 
-def response(api_version: str, host: str | None, entry: Entry | None, now: float) -> dict[str, Any]:
+def response(api_version: str, host: str | None, entry: Token | None, now: float) -> dict[str, Any]:
     """The CredentialProviderResponse; no credentials (``auth`` empty, not cached) without ``entry``."""
     answer: dict[str, Any] = {"apiVersion": api_version, "kind": RESPONSE_KIND, "cacheKeyType": CACHE_KEY_TYPE}
     if host is None or entry is None:
@@ -229,10 +226,13 @@ def render(answer: Mapping[str, Any]) -> str:
 class WebIdentity:
     """A role to assume with a service account token. ``repr`` never shows the token."""
 
-    __slots__ = ("identity", "role_arn", "session_name", "token")
+    __slots__ = ("identity", "role_arn", "role_from", "session_name", "token")
 
-    def __init__(self, *, role_arn: str, token: str, session_name: str, identity: str) -> None:
+    def __init__(
+        self, *, role_arn: str, token: str, session_name: str, identity: str, role_from: str = ROLE_ENV
+    ) -> None:
         self.role_arn = role_arn
+        self.role_from = role_from  # what named the role, for messages: the annotation or ROLE_ENV
         self.token = token
         self.session_name = session_name
         self.identity = identity  # a digest naming the service account, never the token
@@ -242,10 +242,9 @@ class WebIdentity:
 
     def redact(self, text: str) -> str:
         """``text`` with the token (and its signature, should a message quote only that) cut out."""
-        for secret in (self.token, self.token.rpartition(".")[2]):
-            if len(secret) >= 8:
-                text = text.replace(secret, "<service account token>")
-        return text
+        from docker_credential_ecr.aws import redact
+
+        return redact(text, self.token, "<service account token>")
 
 
 def web_identity(request: Request, environ: Mapping[str, str]) -> WebIdentity | None:
@@ -253,12 +252,17 @@ def web_identity(request: Request, environ: Mapping[str, str]) -> WebIdentity | 
     token = request.service_account_token
     if not token:
         return None
-    role = (request.annotations.get(ROLE_ANNOTATION) or environ.get(ROLE_ENV) or "").strip()
+    annotated = (request.annotations.get(ROLE_ANNOTATION) or "").strip()
+    role = annotated or (environ.get(ROLE_ENV) or "").strip()
     if not role:
         return None  # as AWS's provider does: a token without a role to assume is not used
     claims = jwt_claims(token)
     return WebIdentity(
-        role_arn=role, token=token, session_name=session_name(claims), identity=service_account_identity(token, claims)
+        role_arn=role,
+        role_from=f"annotation {ROLE_ANNOTATION}" if annotated else ROLE_ENV,
+        token=token,
+        session_name=session_name(claims),
+        identity=service_account_identity(token, claims),
     )
 
 
@@ -316,106 +320,6 @@ def session_name(claims: Mapping[str, Any]) -> str:
     return cleaned if len(cleaned) >= 2 else DEFAULT_SESSION_NAME
 
 
-class WebIdentityHelper(Helper):
-    """The helper with a pod's role for principal: same parsing, cache, lock and stale fallback as `get`.
-
-    Only :meth:`principal` (who the cached token belongs to) and :meth:`fetch` (how a token is got)
-    differ. Per-registry profiles and roles from the config file do not apply here: the credentials
-    come from the service account.
-    """
-
-    def __init__(self, settings: Settings, *, identity: WebIdentity, **kwargs: Any) -> None:
-        super().__init__(settings, **kwargs)
-        self.identity = identity
-
-    def principal(self, registry: Registry) -> str:
-        node = super().principal(registry)  # endpoints and the like still decide which STS answers
-        pieces = ("web-identity", node, self.identity.role_arn, self.identity.identity)
-        return "wi-" + blake2b("\0".join(pieces).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-    def fetch(self, registry: Registry) -> Token:
-        if self._fetch is not None:  # tests inject a fetcher
-            return self._fetch(registry)
-        return fetch_with_web_identity(registry, self.identity, self.environ)
-
-
-def fetch_with_web_identity(registry: Registry, identity: WebIdentity, environ: Mapping[str, str]) -> Token:
-    """AssumeRoleWithWebIdentity, then GetAuthorizationToken with those credentials (kept in memory only).
-
-    The token's expiry is capped at the credentials': nothing here outlives the session it came from.
-    """
-    from docker_credential_ecr import aws
-
-    role = identity.role_arn
-    if not (role.startswith("arn:") and ":iam::" in role and ":role/" in role):
-        where = f"annotation {ROLE_ANNOTATION}" if environ.get(ROLE_ENV, "").strip() != role else ROLE_ENV
-        raise TokenFetchError(f"{where} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>): {_show(role)}")
-    try:
-        credentials = _assume_role(registry, identity, environ)
-    except TokenFetchError:
-        raise
-    except Exception as exc:  # every failure becomes one line; the token is cut out of it
-        raise TokenFetchError(identity.redact(_explain_sts(exc, identity))) from None
-    session = aws.make_session()
-    session.set_credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"])
-    # Messages name the credential source from the environment: make it name the role, not the node.
-    described = {k: v for k, v in environ.items() if k not in _NODE_IDENTITY_ENV}
-    described["AWS_ROLE_ARN"] = role
-    described["AWS_WEB_IDENTITY_TOKEN_FILE"] = "(kubelet request)"  # noqa: S105 - a label for messages, not a secret
-    token = aws.fetch_token(registry, environ=described, session=session)
-    expiration = credentials.get("Expiration")
-    timestamp = getattr(expiration, "timestamp", None)
-    if callable(timestamp):
-        token.expires_at = min(token.expires_at, float(timestamp()))
-    return token
-
-
-def _assume_role(registry: Registry, identity: WebIdentity, environ: Mapping[str, str]) -> dict[str, Any]:
-    from docker_credential_ecr import aws
-
-    # STS of the registry's own region: a role in aws-cn or aws-us-gov is assumed in its partition.
-    region = aws.ECR_PUBLIC_REGION if registry.service == "ecr-public" else registry.region
-    # Unsigned: the token is the credential; no node credentials are resolved or sent.
-    client = aws.sts_client(aws.make_session(), region, environ=environ, fips=registry.fips, unsigned=True)
-    answer = client.assume_role_with_web_identity(
-        RoleArn=identity.role_arn, RoleSessionName=identity.session_name, WebIdentityToken=identity.token
-    )
-    credentials = answer.get("Credentials")
-    if not isinstance(credentials, dict) or not all(
-        credentials.get(k) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")
-    ):
-        raise TokenFetchError(f"STS AssumeRoleWithWebIdentity for {identity.role_arn} returned no credentials")
-    return credentials
-
-
-def _explain_sts(exc: BaseException, identity: WebIdentity) -> str:
-    """One actionable line for a failed AssumeRoleWithWebIdentity (never the token)."""
-    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
-
-    from docker_credential_ecr.aws import _one_line
-
-    role = identity.role_arn
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", "Unknown"), _one_line(error.get("Message", ""))
-        if code == "AccessDenied":
-            return (
-                f"STS refused AssumeRoleWithWebIdentity for {role} ({message}): the role's trust policy must "
-                f"allow the cluster's OIDC provider and session {identity.session_name}"
-            )
-        if code == "InvalidIdentityToken":
-            return (
-                f"STS rejected the service account token for {role} ({message}): register the cluster's issuer "
-                "as an IAM OIDC provider and set tokenAttributes.serviceAccountTokenAudience to its audience"
-            )
-        if code in ("ExpiredTokenException", "ExpiredToken"):
-            return f"the service account token for {role} has expired ({message})"
-        return f"STS AssumeRoleWithWebIdentity for {role} failed: {code}: {message}"
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):
-        return f"cannot reach STS to assume {role} ({_one_line(exc)}): check the network, proxy and region"
-    return f"STS AssumeRoleWithWebIdentity for {role} failed: {type(exc).__name__}: {_one_line(exc)}"
-
-
 # -- the whole exchange -----------------------------------------------------------------------------
 def provide(
     request: Request,
@@ -433,11 +337,7 @@ def provide(
     if host is None:
         return response(request.api_version, None, None, clock())
     identity = web_identity(request, settings.environ)
-    helper: Helper
-    if identity is None:
-        helper = Helper(settings, clock=clock, warn=warn, fetch=fetch)
-    else:
-        helper = WebIdentityHelper(settings, identity=identity, clock=clock, warn=warn, fetch=fetch)
+    helper = Helper(settings, clock=clock, warn=warn, fetch=fetch, web_identity=identity)
     try:
         entry = helper.token(host)
     except CredentialsNotFoundError as exc:

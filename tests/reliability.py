@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from docker_credential_ecr import cache as cachemod
+from docker_credential_ecr import store as cachemod
 from fakeecr import FakeAWS
 from support import RUN_TIMEOUT, helper_exe, run_helper, sealed_env
 
@@ -177,7 +177,7 @@ def cache_file(env: Mapping[str, str]) -> Path:
     return Path(env["AWS_ECR_CACHE_DIR"]) / cachemod.FILE_NAME
 
 
-def check_document(data: bytes) -> dict[str, cachemod.Entry]:
+def check_document(data: bytes) -> dict[str, cachemod.Token]:
     """A complete cache document of the current schema (never half a file); returns its entries."""
     doc = json.loads(data.decode("utf-8"))
     assert isinstance(doc, dict)
@@ -189,7 +189,7 @@ def check_document(data: bytes) -> dict[str, cachemod.Entry]:
     return entries
 
 
-def read_cache(env: Mapping[str, str]) -> dict[str, cachemod.Entry]:
+def read_cache(env: Mapping[str, str]) -> dict[str, cachemod.Token]:
     """The entries of the cache file, which must be valid; empty when there is no file."""
     path = cache_file(env)
     try:
@@ -205,9 +205,9 @@ def read_cache(env: Mapping[str, str]) -> dict[str, cachemod.Entry]:
 def age_entries(env: Mapping[str, str], *, issued_ago: float, expires_in: float) -> None:
     """Rewrite every cached entry's times (keeping its token): past half-life, expired, ..."""
     now = time.time()
-    tc = cachemod.TokenCache(env["AWS_ECR_CACHE_DIR"])
+    tc = cachemod.Store(env["AWS_ECR_CACHE_DIR"])
 
-    def change(entries: dict[str, cachemod.Entry]) -> None:
+    def change(entries: dict[str, cachemod.Token]) -> None:
         for entry in entries.values():
             entry.issued_at = now - issued_ago
             entry.expires_at = now + expires_in

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import registry
-from docker_credential_ecr.cache import Entry, TokenCache, cache_key
 from docker_credential_ecr.commands import cache as command
-from docker_credential_ecr.principal import fingerprint
+from docker_credential_ecr.identity import identity_key
+from docker_credential_ecr.store import Store, Token, token_key
 from fakeecr import FakeAWS, access_key_for_role
 from support import ECR_HOST, PUBLIC_HOST, WEST_HOST, get_ok, run_helper
 
@@ -38,9 +38,9 @@ def cache_env(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def put(cache_dir: Path, host: str, *, issued: float, lifetime: float = 43200.0, principal: str | None = None) -> str:
     parsed = registry.parse(host)
     assert parsed is not None
-    key = cache_key(principal or fingerprint(os.environ), parsed)
-    entry = Entry(username="AWS", password=PASSWORD, issued_at=issued, expires_at=issued + lifetime, hosts=(host,))
-    TokenCache(str(cache_dir)).store(key, entry, now=time.time())
+    key = token_key(principal or identity_key(os.environ), parsed)
+    entry = Token(username="AWS", password=PASSWORD, issued_at=issued, expires_at=issued + lifetime, hosts=(host,))
+    Store(str(cache_dir)).put_token(key, entry, now=time.time())
     return key
 
 
@@ -87,8 +87,8 @@ def test_show_without_a_file(cache_env: Path, capsys: pytest.CaptureFixture[str]
         "error": None,
         "problem": None,
         "entries": [],
-        "role_credentials": {
-            "path": str(cache_env / "roles" / "cache.json"),
+        "stored_credentials": {
+            "path": str(cache_env / "credentials.json"),
             "exists": False,
             "error": None,
             "entries": [],
@@ -112,7 +112,7 @@ def test_show_lists_entries_with_their_status_and_no_password(
     assert set(entries) == {fresh, stale, expired}
     assert entries[fresh] | {"age_seconds": 0, "expires_in_seconds": 0} == {
         "key": fresh,
-        "principal": fingerprint(os.environ),
+        "principal": identity_key(os.environ),
         "service": "ecr",
         "region": "us-east-1",
         "fips": False,
@@ -137,7 +137,7 @@ def test_show_lists_entries_with_their_status_and_no_password(
     assert PASSWORD not in out
     assert out.startswith(f"{cache_env / 'cache.json'}: 3 entries\n")
     assert "\necr us-east-1: fresh\n" in out
-    assert f"\n  principal  {fingerprint(os.environ)}  (this environment)\n" in out
+    assert f"\n  principal  {identity_key(os.environ)}  (this environment)\n" in out
     assert f"\n  hosts      {ECR_HOST}\n" in out
     assert "(10 min ago)" in out
     assert "\necr us-west-2: stale\n" in out
@@ -213,7 +213,7 @@ def test_an_unsafe_directory_is_an_error(cache_env: Path, capsys: pytest.Capture
         assert "is writable by other users" in err
     finally:
         cache_env.chmod(0o700)
-    assert len(TokenCache(str(cache_env)).read()) == 1  # clear refused to touch it
+    assert len(Store(str(cache_env)).tokens()) == 1  # clear refused to touch it
 
 
 # -- clear ----------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_clear(cache_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     put(cache_env, ECR_HOST, issued=now)
     put(cache_env, WEST_HOST, issued=now)
     assert run(capsys, "clear") == (0, f"removed 2 entries from {cache_env / 'cache.json'}\n", "")
-    assert TokenCache(str(cache_env)).read() == {}
+    assert Store(str(cache_env)).tokens() == {}
     assert stat.S_IMODE((cache_env / "cache.json").stat().st_mode) == 0o600
     assert run(capsys, "clear")[1] == f"removed 0 entries from {cache_env / 'cache.json'}\n"
 
@@ -291,18 +291,18 @@ def test_tokens_and_role_credentials_of_a_config_table(
     assert tokens["us-west-2"]["principal"] != tokens["us-east-1"]["principal"]  # the role is another principal
     assert tokens["us-west-2"]["current_environment"] is True
     assert tokens["us-east-1"]["current_environment"] is True
-    roles = doc["role_credentials"]
-    assert roles["path"] == str(cache_dir / "roles" / "cache.json")
-    assert [(r["principal"], r["partition"], r["status"], r["current_environment"]) for r in roles["entries"]] == [
-        (tokens["us-west-2"]["principal"], "aws", "fresh", True)
-    ]
-    assert f"{cache_dir / 'roles' / 'cache.json'}: 1 assumed-role credential\n" in text.stdout
+    roles = doc["stored_credentials"]
+    assert roles["path"] == str(cache_dir / "credentials.json")
+    assert [
+        (r["principal"], r["kind"], r["partition"], r["status"], r["current_environment"]) for r in roles["entries"]
+    ] == [(tokens["us-west-2"]["principal"], "sts", "aws", "fresh", True)]
+    assert f"{cache_dir / 'credentials.json'}: 1 stored credential\n" in text.stdout
 
     cleared = run_helper(["cache", "clear"], env)
     assert (cleared.returncode, cleared.stderr) == (0, "")
     assert cleared.stdout == (
         f"removed 2 entries from {cache_dir / 'cache.json'}\n"
-        f"removed 1 assumed-role credential from {cache_dir / 'roles' / 'cache.json'}\n"
+        f"removed 1 stored credential from {cache_dir / 'credentials.json'}\n"
     )
     get_ok(env, WEST_HOST)
     assert fake.calls("sts:AssumeRole") == 2

@@ -17,12 +17,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from docker_credential_ecr import config as configs
-from docker_credential_ecr.aws import Token
-from docker_credential_ecr.cache import TokenCache
 from docker_credential_ecr.errors import BadRequestError, ConfigError, CredentialsNotFoundError
 from docker_credential_ecr.helper import Helper
 from docker_credential_ecr.registry import Registry, parse
 from docker_credential_ecr.settings import APP_NAME, Settings
+from docker_credential_ecr.store import Store, Token
 from fakeecr import FakeAWS, access_key_for_role
 from support import ECR_HOST, NOT_FOUND, OTHER_ACCOUNT_HOST, WEST_HOST, get_ok, platformdirs_user_dir, run_helper
 
@@ -119,7 +118,7 @@ def test_example_parses() -> None:
         "~/ecr.log",
     )
     assert config.aliases == {MIRROR: ECR_HOST, "registry.example.com:5000": "public.ecr.aws"}
-    account, glob, host = config.rules
+    account, glob, host = config.tables
     assert (account.kind, account.match, account.profile, account.line) == ("account", "210987654321", "other", 6)
     assert (glob.kind, glob.role_arn, glob.external_id, glob.session_name, glob.region, glob.line) == (
         "glob",
@@ -134,13 +133,13 @@ def test_example_parses() -> None:
 
 def test_first_matching_table_wins() -> None:
     config = configs.parse(EXAMPLE)
-    assert config.rule_for(reg(OTHER_ACCOUNT_HOST)) is config.rules[0]
+    assert config.table_for(reg(OTHER_ACCOUNT_HOST)) is config.tables[0]
     # An account table beats a later glob for the same host.
-    assert config.rule_for(reg("210987654321.dkr.ecr.eu-west-1.amazonaws.com")) is config.rules[0]
-    assert config.rule_for(reg("123456789012.dkr.ecr.eu-west-1.amazonaws.com")) is config.rules[1]
-    assert config.rule_for(reg(WEST_HOST)) is config.rules[2]
-    assert config.rule_for(reg(ECR_HOST)) is None
-    assert config.rule_for(reg("public.ecr.aws")) is None
+    assert config.table_for(reg("210987654321.dkr.ecr.eu-west-1.amazonaws.com")) is config.tables[0]
+    assert config.table_for(reg("123456789012.dkr.ecr.eu-west-1.amazonaws.com")) is config.tables[1]
+    assert config.table_for(reg(WEST_HOST)) is config.tables[2]
+    assert config.table_for(reg(ECR_HOST)) is None
+    assert config.table_for(reg("public.ecr.aws")) is None
 
 
 @pytest.mark.parametrize(
@@ -389,7 +388,7 @@ def test_parsed_copy_is_written_and_used(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(configs, "load_file", no_parsing)
     second = configs.load(settings)
     assert second.to_json() == first.to_json()
-    assert second.rule_for(reg(OTHER_ACCOUNT_HOST)) is not None
+    assert second.table_for(reg(OTHER_ACCOUNT_HOST)) is not None
 
 
 def test_parsed_copy_follows_changes(tmp_path: Path) -> None:
@@ -469,7 +468,7 @@ class World:
 
     def fetch(self, registry: Registry) -> Token:
         self.calls.append(registry.host)
-        return Token("AWS", f"pw{len(self.calls)}", self.now, self.now + 43200)
+        return Token(username="AWS", password=f"pw{len(self.calls)}", issued_at=self.now, expires_at=self.now + 43200)
 
     def helper(self, **environ: str) -> Helper:
         return Helper(
@@ -480,30 +479,37 @@ class World:
         )
 
 
+def identity(helper: Helper, host: str) -> str:
+    """The identity key that ``helper`` stores ``host``'s token under."""
+    resolution = helper.resolve(host)
+    assert resolution is not None
+    return helper.identity_key(resolution)
+
+
 def test_two_profiles_never_share_a_token(tmp_path: Path) -> None:
     text = '[[registry]]\nmatch = "123456789012"\nprofile = "a"\n[[registry]]\nmatch = "210987654321"\nprofile = "b"\n'
     world = World(tmp_path, text)
     helper = world.helper()
     # Same region, so without the config the two hosts would share one token.
-    assert helper.principal(reg(ECR_HOST)) != helper.principal(reg(OTHER_ACCOUNT_HOST))
+    assert identity(helper, ECR_HOST) != identity(helper, OTHER_ACCOUNT_HOST)
     assert helper.get(ECR_HOST).secret == "pw1"
     assert helper.get(OTHER_ACCOUNT_HOST).secret == "pw2"
     assert world.calls == [ECR_HOST, OTHER_ACCOUNT_HOST]
     plain = World(tmp_path / "plain", None)
-    assert plain.helper().principal(reg(ECR_HOST)) == plain.helper().principal(reg(OTHER_ACCOUNT_HOST))
+    assert identity(plain.helper(), ECR_HOST) == identity(plain.helper(), OTHER_ACCOUNT_HOST)
 
 
 @pytest.mark.parametrize(
     "setting",
     ['profile = "a"', f'role_arn = "{ROLE}"', f'role_arn = "{ROLE}"\nexternal_id = "x1"'],
 )
-def test_each_setting_changes_the_principal(tmp_path: Path, setting: str) -> None:
-    plain = World(tmp_path / "plain", None).helper().principal(reg(ECR_HOST))
+def test_each_setting_changes_the_identity_key(tmp_path: Path, setting: str) -> None:
+    plain = identity(World(tmp_path / "plain", None).helper(), ECR_HOST)
     configured = World(tmp_path, f'[[registry]]\nmatch = "123456789012"\n{setting}\n').helper()
-    assert configured.principal(reg(ECR_HOST)) != plain
-    # A table that sets nothing keeps the default chain, and so the default principal.
+    assert identity(configured, ECR_HOST) != plain
+    # A table that sets nothing keeps the default chain, and so the default identity key.
     empty = World(tmp_path / "empty", '[[registry]]\nmatch = "123456789012"\n').helper()
-    assert empty.principal(reg(ECR_HOST)) == plain
+    assert identity(empty, ECR_HOST) == plain
 
 
 def test_alias_is_served_with_its_registrys_token_and_listed(tmp_path: Path) -> None:
@@ -594,20 +600,20 @@ def test_role_end_to_end_assumes_once_and_caches_the_role(env: dict[str, str], h
         ("us-east-1", access_key_for_role(ROLE), True),
         ("us-west-2", access_key_for_role(ROLE), True),
     ]
-    roles = Path(env["AWS_ECR_CACHE_DIR"]) / "roles" / "cache.json"
+    roles = Path(env["AWS_ECR_CACHE_DIR"]) / "credentials.json"
     assert stat.S_IMODE(roles.stat().st_mode) == 0o600
-    entries = TokenCache(str(roles.parent)).read()
-    assert [e.username for e in entries.values()] == [access_key_for_role(ROLE)]
+    entries = Store(str(roles.parent)).all_credentials()
+    assert [e.access_key_id for e in entries.values()] == [access_key_for_role(ROLE)]
 
 
 def test_role_is_assumed_again_after_half_its_life(env: dict[str, str], home: Path, fake: FakeAWS) -> None:
     fake.configure(credential_lifetime=900)
     use_config(env, home, f'[[registry]]\nmatch = "123456789012"\nrole_arn = "{ROLE}"\n')
     get_ok(env, ECR_HOST)
-    roles = TokenCache(str(Path(env["AWS_ECR_CACHE_DIR"]) / "roles"))
-    ((key, entry),) = roles.read().items()
-    entry.issued_at -= 1000  # half of its life (issued to expiry) is now behind it
-    roles.store(key, entry, now=time.time())
+    store = Store(env["AWS_ECR_CACHE_DIR"])
+    ((key, creds),) = store.all_credentials().items()
+    creds.issued_at -= 1000  # half of its life (issued to expiry) is now behind it
+    store.put_credentials(key, creds, now=time.time())
     get_ok(env, "123456789012.dkr.ecr.eu-west-1.amazonaws.com")
     assert fake.calls("sts:AssumeRole") == 2
     # STS in the registry's own region when the table names none.

@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reliability import NOT_FOUND, PROGRAM, PROTOCOL_ERRORS, assert_protocol_answer, make_env, run
 
-from docker_credential_ecr import cache as cachemod
 from docker_credential_ecr import cli, protocol, registry
-from docker_credential_ecr.aws import Token
+from docker_credential_ecr import store as cachemod
 from docker_credential_ecr.errors import HelperError, MissingServerURLError
 from docker_credential_ecr.helper import Helper
 from docker_credential_ecr.settings import Settings
+from docker_credential_ecr.store import Token
 from fakeecr import FakeAWS, running_fake
 
 ASCII_WHITESPACE = " \t\n\r\f\v"
@@ -235,7 +235,7 @@ def test_cache_file_contents_are_never_trusted_blindly(tmp_path: Path) -> None:
     def prop(data: bytes) -> None:
         path.write_bytes(data)
         path.chmod(0o600)
-        for entry in cachemod.TokenCache(str(directory)).read().values():
+        for entry in cachemod.Store(str(directory)).tokens().values():
             assert entry.username
             assert entry.password
             for moment in (entry.issued_at, entry.expires_at):
@@ -255,7 +255,7 @@ class RecordingFetch:
 
     def __call__(self, reg: registry.Registry) -> Token:
         self.calls.append(reg.host)
-        return Token("AWS", "in-process-fuzz-password-0123456789", 1e9, 4e9)
+        return Token(username="AWS", password="in-process-fuzz-password-0123456789", issued_at=1e9, expires_at=4e9)
 
 
 @pytest.mark.parametrize("ignore_storage", [False, True])

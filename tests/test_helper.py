@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr.aws import Token
 from docker_credential_ecr.errors import CredentialsNotFoundError, NotImplementedByHelperError, TokenFetchError
 from docker_credential_ecr.helper import Helper
 from docker_credential_ecr.protocol import Credentials
 from docker_credential_ecr.registry import Registry
 from docker_credential_ecr.settings import Settings
+from docker_credential_ecr.store import Token
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 SAME_REGION = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
@@ -34,7 +34,9 @@ class World:
         self.calls.append(registry)
         if self.fail:
             raise TokenFetchError(self.fail)
-        return Token("AWS", f"pw{len(self.calls)}", self.now, self.now + self.lifetime)
+        return Token(
+            username="AWS", password=f"pw{len(self.calls)}", issued_at=self.now, expires_at=self.now + self.lifetime
+        )
 
     def helper(self) -> Helper:
         return Helper(

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from docker_credential_ecr import kubelet
-from docker_credential_ecr.aws import Token
 from docker_credential_ecr.errors import CredentialsNotFoundError
 from docker_credential_ecr.settings import Settings
+from docker_credential_ecr.store import Token
 from fakeecr import DEFAULT_ACCESS_KEY_ID, FakeAWS, access_key_for_role
 from support import ECR_HOST, WEST_HOST, get_ok, helper_exe, run_helper
 
@@ -567,7 +567,7 @@ def test_principal_separates_node_roles_and_service_accounts(tmp_path: Path) -> 
 
     def fetch(registry: object) -> Token:
         fetched.append(str(registry))
-        return Token("AWS", f"pw{len(fetched)}", NOW, NOW + 43200)
+        return Token(username="AWS", password=f"pw{len(fetched)}", issued_at=NOW, expires_at=NOW + 43200)
 
     def ask(request: dict[str, object]) -> str:
         parsed = kubelet.parse_request(json.dumps(request).encode())

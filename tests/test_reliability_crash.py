@@ -32,9 +32,9 @@ from reliability import (
     temp_files,
 )
 
-from docker_credential_ecr.cache import cache_key
-from docker_credential_ecr.principal import fingerprint
+from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
+from docker_credential_ecr.store import token_key
 from fakeecr import FakeAWS
 
 SHIM = r"""
@@ -145,7 +145,7 @@ def _shim_env(tmp_path: Path, env: dict[str, str], **crash: str) -> dict[str, st
 def _key(env: dict[str, str], host: str) -> str:
     registry = parse(host)
     assert registry is not None
-    return cache_key(fingerprint(env), registry)
+    return token_key(identity_key(env), registry)
 
 
 def _warm(env: dict[str, str], fake: FakeAWS) -> bytes:

@@ -246,14 +246,14 @@ def test_config_copy_and_role_credentials_never_land_in_a_refused_directory(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
-def test_roles_directory_symlink_is_not_written_through(stage: Stage, tmp_path: Path) -> None:
+def test_credentials_file_symlink_is_not_written_through(stage: Stage, tmp_path: Path) -> None:
     _config_with_role(stage, tmp_path)
     stage.cache.mkdir(mode=0o700)
-    (stage.cache / "roles").symlink_to(stage.victim_dir)
+    (stage.cache / "credentials.json").symlink_to(stage.victim)
     before = snapshot(stage.victim_dir)
     for _ in range(2):
         stage.file.unlink(missing_ok=True)  # a miss each time, so the role is needed
-        answer(run(stage.env, "get", HOST, fake=stage.fake, label="roles symlink"))
+        answer(run(stage.env, "get", HOST, fake=stage.fake, label="credentials symlink"))
     assert stage.fake.calls("sts:AssumeRole") == 2
     assert snapshot(stage.victim_dir) == before
-    assert (stage.cache / "roles").is_symlink()
+    assert (stage.cache / "credentials.json").is_symlink()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from reliability import answer, cache_file, check_document, finish, make_env, read_cache, run, spawn
 
-from docker_credential_ecr.cache import cache_key
-from docker_credential_ecr.principal import fingerprint
+from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
+from docker_credential_ecr.store import token_key
 from fakeecr import FakeAWS
 
 PROCESSES = 64
@@ -101,7 +101,7 @@ def test_64_concurrent_processes_one_call_per_principal_and_region(tmp_path: Pat
     for (who, host), got in zip(jobs, answers):
         registry = parse(host)
         assert registry is not None
-        key = cache_key(fingerprint(envs[who]), registry)
+        key = token_key(identity_key(envs[who]), registry)
         tokens[key].add(got["Secret"])
         hosts[key].add(registry.host)
     assert all(len(t) == 1 for t in tokens.values())

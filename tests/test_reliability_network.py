@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from reliability import NOT_FOUND, answer, finish, make_env, read_cache, run, spawn, stderr_lines
 
-from docker_credential_ecr.cache import Entry, TokenCache, cache_key
-from docker_credential_ecr.principal import fingerprint
+from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
+from docker_credential_ecr.store import Store, Token, token_key
 from fakeecr import FakeAWS
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -53,10 +53,10 @@ def plant(env: dict[str, str], host: str, password: str, *, issued_ago: float, e
     registry = parse(host)
     assert registry is not None
     now = time.time()
-    entry = Entry(
+    entry = Token(
         username="AWS", password=password, issued_at=now - issued_ago, expires_at=now + expires_in, hosts=(host,)
     )
-    TokenCache(env["AWS_ECR_CACHE_DIR"]).store(cache_key(fingerprint(env), registry), entry, now=now - 86400)
+    Store(env["AWS_ECR_CACHE_DIR"]).put_token(token_key(identity_key(env), registry), entry, now=now - 86400)
 
 
 @pytest.mark.parametrize("name", list(TRANSIENT))

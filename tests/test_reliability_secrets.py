@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 from reliability import JOURNAL, age_entries, answer, make_env, run
 
-from docker_credential_ecr import cache as cachemod
+from docker_credential_ecr import store as cachemod
 from fakeecr import FAULT_KINDS, FakeAWS, access_key_for_role
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+# The store's files, where secrets belong (0600 in a 0700 directory, checked elsewhere).
+SECRET_FILES = frozenset({cachemod.FILE_NAME, cachemod.CREDENTIALS_FILE_NAME})
 ROLE_HOST = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
 PUBLIC = "public.ecr.aws"
 ROLE_ARN = "arn:aws:iam::210987654321:role/ecr-pull"
@@ -65,7 +67,7 @@ def find_leaks(secrets: set[str], texts: list[tuple[str, str]], roots: set[Path]
     seen: set[Path] = set()
     for root in sorted(roots):
         for path in sorted(root.rglob("*")) if root.is_dir() else []:
-            if path in seen or path.name == cachemod.FILE_NAME or path.is_symlink() or not path.is_file():
+            if path in seen or path.name in SECRET_FILES or path.is_symlink() or not path.is_file():
                 continue
             seen.add(path)
             try:

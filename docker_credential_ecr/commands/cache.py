@@ -2,7 +2,7 @@
 
 ``show`` lists what the cache holds (whose token, for which service and region, for which hosts,
 when it was issued and expires, and whether `get` would serve it); ``clear`` empties the file
-through :class:`~docker_credential_ecr.cache.TokenCache`, so the lock and the atomic write are the
+through :class:`~docker_credential_ecr.store.Store`, so the lock and the atomic write are the
 helper's own; ``path`` prints where the file is. No password is ever read out of an entry.
 
 :func:`describe_entry` and :func:`inspect_file` are shared with ``doctor``.
@@ -17,10 +17,10 @@ import sys
 import time
 
 from docker_credential_ecr import jsonwire
-from docker_credential_ecr.cache import MAX_FILE_BYTES, SCHEMA, VERSION, Entry, TokenCache, parse_document
-from docker_credential_ecr.errors import CacheError
-from docker_credential_ecr.principal import fingerprint
+from docker_credential_ecr.errors import StoreError
+from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.settings import Settings
+from docker_credential_ecr.store import MAX_FILE_BYTES, SCHEMA, VERSION, Store, Token, parse_document
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +32,10 @@ NO_DIRECTORY = "no cache directory: AWS_ECR_CACHE_DIR must be an absolute path, 
 
 # -- facts about entries, shared with doctor ------------------------------------------------------
 def split_key(key: str) -> dict[str, object]:
-    """A cache key's parts: ``principal/service/region/fips/dualstack`` (see cache.cache_key)."""
+    """A token key's parts: ``identity/service/region/fips/dualstack`` (see store.token_key).
+
+    The identity key is reported as ``principal`` (the name 0.1.0's JSON gave it).
+    """
     parts = key.split("/")
     if len(parts) != 5:
         return {"principal": key, "service": None, "region": None, "fips": None, "dualstack": None}
@@ -46,7 +49,7 @@ def split_key(key: str) -> dict[str, object]:
     }
 
 
-def entry_status(entry: Entry, now: float) -> str:
+def entry_status(entry: Token, now: float) -> str:
     """``fresh`` (served as is), ``stale`` (refreshed on the next get; served if that fails), ``expired``."""
     if entry.is_fresh(now):
         return "fresh"
@@ -78,7 +81,7 @@ def relative(epoch: float, now: float) -> str:
     return f"in {duration(epoch - now)}" if epoch >= now else f"{duration(now - epoch)} ago"
 
 
-def describe_entry(key: str, entry: Entry, now: float) -> dict[str, object]:
+def describe_entry(key: str, entry: Token, now: float) -> dict[str, object]:
     """Everything about an entry but its password, as JSON-ready facts."""
     facts: dict[str, object] = {"key": key, **split_key(key)}
     facts.update(
@@ -132,7 +135,7 @@ def cache_state(settings: Settings, now: float, current_principal: str | None = 
     cache); ``problem`` when its content is ignored.
     """
     directory = settings.cache_dir
-    path = os.path.join(directory, "cache.json") if directory else None
+    path = Store(directory).path if directory else None
     state: dict[str, object] = {
         "path": path,
         "enabled": settings.cache_file is not None,
@@ -146,8 +149,8 @@ def cache_state(settings: Settings, now: float, current_principal: str | None = 
         state["error"] = NO_DIRECTORY
         return state
     try:
-        entries = TokenCache(directory).read()
-    except CacheError as exc:
+        entries = Store(directory).tokens()
+    except StoreError as exc:
         state["error"] = str(exc)
         return state
     if path and state["exists"]:
@@ -187,10 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "clear",
         prog=f"{PROG} clear",
-        help="remove every cached token and assumed-role credential",
+        help="remove every cached token and stored credential (assumed roles)",
         description=(
-            "Remove every entry from the cache file and from the assumed-role credentials beside it "
-            "(under the cache lock, atomically)."
+            "Remove every entry from the cache file and from the stored AWS credentials beside it "
+            "(assumed roles; under each file's lock, atomically)."
         ),
     )
     sub.add_parser("path", prog=f"{PROG} path", help="print the cache file's path", description="Print the path.")
@@ -221,62 +224,63 @@ def _path(settings: Settings) -> int:
         return _error(NO_DIRECTORY)
     if settings.cache_disabled:
         _warning("the helper does not use this cache: AWS_ECR_DISABLE_CACHE is set")
-    sys.stdout.write(os.path.join(settings.cache_dir, "cache.json") + "\n")
+    sys.stdout.write(Store(settings.cache_dir).path + "\n")
     return 0
 
 
 def _clear(settings: Settings) -> int:
-    """Empty the token cache and the assumed-role credentials kept beside it."""
+    """Empty the token cache and the AWS credentials kept beside it."""
     if settings.cache_dir is None:
         return _error(NO_DIRECTORY)
     status = 0
-    tokens = TokenCache(settings.cache_dir)
-    roles = TokenCache(os.path.join(settings.cache_dir, role_cache_dir()))
-    if not os.path.lexists(tokens.path):
-        sys.stdout.write(f"no cache file at {tokens.path}: nothing to clear\n")
-    for cache, one, many in (
-        (tokens, "entry", "entries"),
-        (roles, "assumed-role credential", "assumed-role credentials"),
+    store = Store(settings.cache_dir)
+    if not os.path.lexists(store.path):
+        sys.stdout.write(f"no cache file at {store.path}: nothing to clear\n")
+    for path, clear, one, many, present in (
+        (store.path, store.clear, "entry", "entries", os.path.lexists(store.path)),
+        (
+            store.credentials_path,
+            store.clear_credentials,
+            "stored credential",
+            "stored credentials",
+            os.path.lexists(store.credentials_path),
+        ),
     ):
-        if not os.path.lexists(cache.path):
+        if not present:
             continue
         try:
-            removed = cache.clear()
-        except CacheError as exc:
+            removed = clear()
+        except StoreError as exc:
             status = _error(str(exc))
             continue
-        sys.stdout.write(f"removed {removed} {one if removed == 1 else many} from {cache.path}\n")
+        sys.stdout.write(f"removed {removed} {one if removed == 1 else many} from {path}\n")
     return status
 
 
-def role_cache_dir() -> str:
-    """Where :mod:`aws` keeps assumed-role credentials, under the cache directory."""
-    from docker_credential_ecr.aws import ROLE_CACHE_DIR
-
-    return ROLE_CACHE_DIR
-
-
-def role_state(settings: Settings, now: float) -> dict[str, object] | None:
-    """The assumed-role credentials cache: its file and entries (whose, partition, times; no key, no secret)."""
+def credentials_state(settings: Settings, now: float) -> dict[str, object] | None:
+    """The stored AWS credentials (assumed roles, ...): file and entries (whose, kind, times; never a secret)."""
     if settings.cache_dir is None:
         return None
-    cache = TokenCache(os.path.join(settings.cache_dir, role_cache_dir()))
-    state: dict[str, object] = {"path": cache.path, "exists": os.path.lexists(cache.path), "error": None}
+    store = Store(settings.cache_dir)
+    path = store.credentials_path
+    state: dict[str, object] = {"path": path, "exists": os.path.lexists(path), "error": None}
     try:
-        entries = cache.read()
-    except CacheError as exc:
+        entries = store.all_credentials()
+    except StoreError as exc:
         state["error"] = str(exc)
         entries = {}
     described = []
-    for key, entry in sorted(entries.items()):
-        principal, _, partition = key.rpartition("/sts/")
+    for key, creds in sorted(entries.items()):
+        who, _, rest = key.partition("/")
+        kind, _, scope = rest.partition("/")
         described.append(
             {
-                "principal": principal or key,
-                "partition": partition if principal else None,
-                "issued_at": iso(entry.issued_at),
-                "expires_at": iso(entry.expires_at),
-                "status": entry_status(entry, now),
+                "principal": who,
+                "kind": kind,
+                "partition": scope,
+                "issued_at": iso(creds.issued_at),
+                "expires_at": iso(creds.expires_at),
+                "status": "fresh" if creds.is_fresh(now) else ("stale" if creds.expires_at > now else "expired"),
             }
         )
     state["entries"] = described
@@ -298,7 +302,7 @@ def current_principals(environ: Mapping[str, str]) -> Callable[[str], str | None
 
     def principal_for(host: str) -> str | None:
         resolution = config.resolve(host)
-        return helper.principal(resolution.registry) if resolution is not None else None
+        return helper.identity_key(resolution) if resolution is not None else None
 
     return principal_for
 
@@ -309,7 +313,7 @@ def _show(settings: Settings, *, as_json: bool, environ: Mapping[str, str]) -> i
     entries = state["entries"]
     assert isinstance(entries, list)
     principal_for = current_principals(environ)
-    mine = {fingerprint(environ)}
+    mine = {identity_key(environ)}
     for facts in entries:
         hosts = facts["hosts"]
         assert isinstance(hosts, list)
@@ -318,11 +322,11 @@ def _show(settings: Settings, *, as_json: bool, environ: Mapping[str, str]) -> i
         )
         if facts["current_environment"]:
             mine.add(str(facts["principal"]))
-    roles = role_state(settings, now) if not state["error"] else None
+    roles = credentials_state(settings, now) if not state["error"] else None
     if roles is not None:
         for facts in roles["entries"]:  # type: ignore[attr-defined]
             facts["current_environment"] = facts["principal"] in mine
-    state["role_credentials"] = roles
+    state["stored_credentials"] = roles
     if as_json:
         sys.stdout.write(json.dumps(state, indent=2) + "\n")
         return 1 if state["error"] else 0
@@ -348,13 +352,14 @@ def _show(settings: Settings, *, as_json: bool, environ: Mapping[str, str]) -> i
 def _role_lines(roles: Mapping[str, object]) -> list[str]:
     entries = roles["entries"]
     assert isinstance(entries, list)
-    lines = ["", f"{roles['path']}: {len(entries)} assumed-role credential{'' if len(entries) == 1 else 's'}"]
+    lines = ["", f"{roles['path']}: {len(entries)} stored credential{'' if len(entries) == 1 else 's'}"]
     if roles["error"]:
         lines.append(f"  note: not used: {roles['error']}")
     for facts in entries:
         mine = "  (this environment)" if facts.get("current_environment") else ""
         lines.append(
-            f"  {facts['status']:<8} principal {facts['principal']}{mine}, partition {facts['partition']}, "
+            f"  {facts['status']:<8} principal {facts['principal']}{mine}, {facts['kind']}, "
+            f"partition {facts['partition']}, "
             f"expires {facts['expires_at']}"
         )
     return lines

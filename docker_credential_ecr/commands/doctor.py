@@ -7,7 +7,7 @@ with a token; a *warning* means it works, but worse than it should or only by lu
   ``[[registry]]`` table for it (or why it is not an ECR host, or that the fallback helper gets it);
 - environment: the helper's settings (cache dir, timeout, ...) and its config file (or its error);
 - docker: whether Docker's config routes the host to this helper, and whether PATH finds it;
-- credentials: where the AWS credentials would come from, the principal fingerprint the cache is keyed
+- credentials: where the AWS credentials would come from, the identity key the cache is keyed
   by, the AWS files and profile, the relevant variables (secret values never shown);
 - cache: the cache file, its safety checks, and this registry's entry (age, expiry, fresh/stale/expired);
 - fetch: a live GetAuthorizationToken, timed, with its expiry or the exact error line `get` would print;
@@ -36,13 +36,13 @@ from docker_credential_ecr import __version__
 from docker_credential_ecr import registry as registries
 from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso, relative
 from docker_credential_ecr.config import Resolution
-from docker_credential_ecr.errors import CacheError, ConfigError, DeadlineExceededError, TokenFetchError
+from docker_credential_ecr.errors import ConfigError, DeadlineExceededError, StoreError, TokenFetchError
 from docker_credential_ecr.helper import timeout_line
-from docker_credential_ecr.principal import (
+from docker_credential_ecr.identity import (
     SECRET_KEYS,
     aws_file_paths,
     describe,
-    fingerprint,
+    identity_key,
     parse_ini,
     selected_profile,
 )
@@ -52,7 +52,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from docker_credential_ecr.config import Config, Rule
+    from docker_credential_ecr.config import Config, RegistryTable
     from docker_credential_ecr.helper import Helper
     from docker_credential_ecr.registry import Registry
 
@@ -156,7 +156,7 @@ def check_registry(server_url: str, resolution: Resolution | None, config: Confi
                 "'credentials not found' and docker pulls anonymously"
             )
         return section
-    registry, rule = resolution.registry, resolution.rule
+    registry, rule = resolution.registry, resolution.table
     section.facts.update(
         {
             "host": registry.host,
@@ -222,7 +222,7 @@ def check_environment(
     if config is not None:
         section.facts.update(
             {
-                "config_registry_tables": len(config.rules),
+                "config_registry_tables": len(config.tables),
                 "config_aliases": dict(config.aliases),
                 "config_fallback": config.fallback,
             }
@@ -322,7 +322,7 @@ def _redact_url(value: str) -> str:
     return mask_userinfo(value)
 
 
-def check_credentials(environ: Mapping[str, str], principal: str, rule: Rule | None = None) -> Section:
+def check_credentials(environ: Mapping[str, str], principal: str, rule: RegistryTable | None = None) -> Section:
     section = Section("credentials")
     profile = rule.profile if rule is not None else None
     config_file, credentials_file = aws_file_paths(environ)
@@ -393,15 +393,15 @@ def check_cache(settings: Settings, registry: Registry | None, principal: str, n
         section.warn(f"{state['path']}: {state['problem']}")
     if registry is None or state["error"]:
         return section
-    from docker_credential_ecr.cache import TokenCache, cache_key
+    from docker_credential_ecr.store import Store, token_key
 
-    key = cache_key(principal, registry)
+    key = token_key(principal, registry)
     section.facts["key"] = key
     entry = None
     if settings.cache_dir:
         try:
-            entry = TokenCache(settings.cache_dir).lookup(key)
-        except CacheError:  # reported above through cache_state
+            entry = Store(settings.cache_dir).token(key)
+        except StoreError:  # reported above through cache_state
             entry = None
     if entry is None:
         section.facts["entry"] = None
@@ -419,7 +419,7 @@ def check_cache(settings: Settings, registry: Registry | None, principal: str, n
     return section
 
 
-def check_fetch(helper: Helper, registry: Registry, settings: Settings, cached_expiry: float | None) -> Section:
+def check_fetch(helper: Helper, resolution: Resolution, settings: Settings, cached_expiry: float | None) -> Section:
     """A live GetAuthorizationToken through the helper's own fetch path, timed; the token is dropped."""
     # Imported before the clock starts: time the fetch, not botocore's import.
     from docker_credential_ecr import aws  # noqa: F401
@@ -430,11 +430,11 @@ def check_fetch(helper: Helper, registry: Registry, settings: Settings, cached_e
     error = None
     try:
         with Deadline(settings.timeout):
-            token = helper.fetch(registry)
+            token = helper.fetch(resolution)
     except TokenFetchError as exc:
         error = str(exc)
     except DeadlineExceededError as exc:
-        error = timeout_line(registry, exc)
+        error = timeout_line(resolution.registry, exc)
     except Exception as exc:  # a bug: `get` would answer not-found; say what it was
         error = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
     elapsed = time.monotonic() - started
@@ -468,15 +468,15 @@ def check_cached_token_at_registry(settings: Settings, resolution: Resolution, p
     takes (revoked, or the policy changed) keeps being served from the cache: this says so."""
     from http.client import HTTPException
 
-    from docker_credential_ecr.cache import TokenCache, cache_key
     from docker_credential_ecr.commands.registry_probe import probe, registry_url
+    from docker_credential_ecr.store import Store, token_key
 
     section = Section("registry_auth")
     entry = None
     if settings.cache_dir:
         try:
-            entry = TokenCache(settings.cache_dir).lookup(cache_key(principal, resolution.registry))
-        except CacheError:  # reported in the cache section
+            entry = Store(settings.cache_dir).token(token_key(principal, resolution.registry))
+        except StoreError:  # reported in the cache section
             entry = None
     if entry is None:
         section.skipped = "no cached token for this principal and region"
@@ -524,13 +524,13 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
             parsed = registries.parse(server_url)
             resolution = Resolution(parsed, parsed.host, None, None) if parsed is not None else None
     registry = resolution.registry if resolution is not None else None
-    principal = helper.principal(registry) if registry is not None else fingerprint(environ)
+    principal = helper.identity_key(resolution) if resolution is not None else identity_key(environ)
     sections = []
     if server_url is not None:
         sections.append(check_registry(server_url, resolution, config))
     sections.append(check_environment(settings, config, config_file, config_error))
     sections.append(check_docker(environ, resolution.host if resolution is not None else None))
-    sections.append(check_credentials(environ, principal, resolution.rule if resolution is not None else None))
+    sections.append(check_credentials(environ, principal, resolution.table if resolution is not None else None))
     cache = check_cache(settings, registry, principal, now)
     sections.append(cache)
     if server_url is None:
@@ -544,7 +544,7 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
         skipped = "the config file is invalid"
     elif not fetch:
         skipped = "--no-fetch"
-    if registry is None or skipped is not None:
+    if resolution is None or skipped is not None:
         section = Section("fetch")
         section.skipped = skipped
         sections.append(section)
@@ -558,8 +558,7 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
         cached_expiry = now + float(entry["expires_in_seconds"])
     # The cache is off for the probe: the token (and an assumed role's credentials) stay unwritten.
     probe = Helper(Settings.from_environ({**environ, "AWS_ECR_DISABLE_CACHE": "1"}), warn=quiet, config=config)
-    sections.append(check_fetch(probe, registry, settings, cached_expiry))
-    assert resolution is not None
+    sections.append(check_fetch(probe, resolution, settings, cached_expiry))
     sections.append(check_cached_token_at_registry(settings, resolution, principal, now))
     return sections
 

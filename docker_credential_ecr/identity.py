@@ -1,4 +1,4 @@
-"""Who is asking: the cache key's identity, derived from local inputs only, never from the network.
+"""Who is asking: the store's identity key, derived from local inputs only, never from the network.
 
 The Go helper resolves credentials to build its cache key, so every hit pays for SSO, STS or instance
 metadata round trips, and the key changes whenever temporary credentials rotate. Here the key is a
@@ -166,7 +166,7 @@ def _profile_material(profile: str, config: Sections | None, credentials: Sectio
     return material
 
 
-def fingerprint(
+def identity_key(
     environ: Mapping[str, str],
     *,
     profile: str | None = None,

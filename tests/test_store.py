@@ -1,4 +1,4 @@
-"""The token cache file: freshness, schema, corruption, permissions, atomic writes."""
+"""The store: token freshness, schema, corruption, permissions, atomic writes, lock waits."""
 
 from __future__ import annotations
 
@@ -10,24 +10,24 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import registry
-from docker_credential_ecr.cache import (
+from docker_credential_ecr.errors import StoreError
+from docker_credential_ecr.store import (
     SCHEMA,
     STALE_MARGIN,
     VERSION,
-    Entry,
-    TokenCache,
-    cache_key,
+    Store,
+    Token,
     parse_document,
     render_document,
+    token_key,
 )
-from docker_credential_ecr.errors import CacheError
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
 
 
-def entry(issued: float = NOW, lifetime: float = 12 * HOUR, hosts: tuple[str, ...] = ("h",)) -> Entry:
-    return Entry(username="AWS", password="pw", issued_at=issued, expires_at=issued + lifetime, hosts=hosts)
+def entry(issued: float = NOW, lifetime: float = 12 * HOUR, hosts: tuple[str, ...] = ("h",)) -> Token:
+    return Token(username="AWS", password="pw", issued_at=issued, expires_at=issued + lifetime, hosts=hosts)
 
 
 @pytest.mark.parametrize(
@@ -64,20 +64,20 @@ def test_key_separates_region_fips_dualstack_service() -> None:
     for h in hosts:
         r = registry.parse(h)
         assert r is not None
-        keys.add(cache_key("p", r))
+        keys.add(token_key("p", r))
     assert len(keys) == len(hosts)
     a, b = registry.parse("111111111111.dkr.ecr.us-east-1.amazonaws.com"), registry.parse(hosts[0])
     assert a is not None
     assert b is not None
-    assert cache_key("p", a) == cache_key("p", b)  # one token per region, shared by accounts
-    assert cache_key("p", a) != cache_key("q", a)
+    assert token_key("p", a) == token_key("p", b)  # one token per region, shared by accounts
+    assert token_key("p", a) != token_key("q", a)
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    cache = TokenCache(str(tmp_path / "c"))
-    assert cache.read() == {}
-    cache.store("k", entry(), now=NOW)
-    got = cache.lookup("k")
+    cache = Store(str(tmp_path / "c"))
+    assert cache.tokens() == {}
+    cache.put_token("k", entry(), now=NOW)
+    got = cache.token("k")
     assert got is not None
     assert (got.username, got.password, got.issued_at, got.expires_at, got.hosts) == (
         "AWS",
@@ -87,12 +87,12 @@ def test_round_trip(tmp_path: Path) -> None:
         ("h",),
     )
     cache.add_host("k", "h2", now=NOW)
-    assert cache.lookup("k").hosts == ("h", "h2")  # type: ignore[union-attr]
+    assert cache.token("k").hosts == ("h", "h2")  # type: ignore[union-attr]
 
 
 def test_permissions(tmp_path: Path) -> None:
     directory = tmp_path / "c"
-    TokenCache(str(directory)).store("k", entry(), now=NOW)
+    Store(str(directory)).put_token("k", entry(), now=NOW)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE((directory / "cache.json").stat().st_mode) == 0o600
     assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
@@ -102,23 +102,23 @@ def test_existing_open_directory_is_closed(tmp_path: Path) -> None:
     directory = tmp_path / "c"
     directory.mkdir(mode=0o755)
     directory.chmod(0o755)
-    TokenCache(str(directory)).store("k", entry(), now=NOW)
+    Store(str(directory)).put_token("k", entry(), now=NOW)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
 
 def test_expired_entries_are_pruned_on_write(tmp_path: Path) -> None:
-    cache = TokenCache(str(tmp_path))
-    cache.store("old", entry(issued=NOW - 20 * HOUR), now=NOW - 20 * HOUR)
-    cache.store("new", entry(), now=NOW)
-    assert set(cache.read()) == {"new"}
+    cache = Store(str(tmp_path))
+    cache.put_token("old", entry(issued=NOW - 20 * HOUR), now=NOW - 20 * HOUR)
+    cache.put_token("new", entry(), now=NOW)
+    assert set(cache.tokens()) == {"new"}
 
 
 def test_clear(tmp_path: Path) -> None:
-    cache = TokenCache(str(tmp_path))
-    cache.store("a", entry(), now=NOW)
-    cache.store("b", entry(), now=NOW)
+    cache = Store(str(tmp_path))
+    cache.put_token("a", entry(), now=NOW)
+    cache.put_token("b", entry(), now=NOW)
     assert cache.clear() == 2
-    assert cache.read() == {}
+    assert cache.tokens() == {}
 
 
 CORRUPT = [
@@ -148,10 +148,10 @@ def test_corrupt_file_is_a_miss_and_replaced(tmp_path: Path, content: bytes) -> 
     tmp_path.chmod(0o700)
     (tmp_path / "cache.json").write_bytes(content)
     (tmp_path / "cache.json").chmod(0o600)
-    cache = TokenCache(str(tmp_path))
-    assert cache.read() == {}
-    cache.store("k", entry(), now=NOW)
-    assert set(cache.read()) == {"k"}
+    cache = Store(str(tmp_path))
+    assert cache.tokens() == {}
+    cache.put_token("k", entry(), now=NOW)
+    assert set(cache.tokens()) == {"k"}
     assert json.loads((tmp_path / "cache.json").read_text())["schema"] == SCHEMA
 
 
@@ -183,7 +183,7 @@ def test_render_parse_round_trip() -> None:
 def test_oversized_file_is_a_miss(tmp_path: Path) -> None:
     tmp_path.chmod(0o700)
     (tmp_path / "cache.json").write_bytes(b" " * (5 << 20))
-    assert TokenCache(str(tmp_path)).read() == {}
+    assert Store(str(tmp_path)).tokens() == {}
 
 
 def test_symlinked_file_is_refused(tmp_path: Path) -> None:
@@ -192,17 +192,17 @@ def test_symlinked_file_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "target.json"
     target.write_text(render_document({"k": entry()}))
     (directory / "cache.json").symlink_to(target)
-    cache = TokenCache(str(directory))
-    with pytest.raises(CacheError):
-        cache.read()
+    cache = Store(str(directory))
+    with pytest.raises(StoreError):
+        cache.tokens()
 
 
 def test_symlinked_directory_is_refused(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir(mode=0o700)
     (tmp_path / "link").symlink_to(real)
-    with pytest.raises(CacheError, match="not a directory"):
-        TokenCache(str(tmp_path / "link")).read()
+    with pytest.raises(StoreError, match="not a directory"):
+        Store(str(tmp_path / "link")).tokens()
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
@@ -210,10 +210,10 @@ def test_writable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
     directory = tmp_path / "c"
     directory.mkdir()
     directory.chmod(mode)
-    with pytest.raises(CacheError, match="writable by other users"):
-        TokenCache(str(directory)).read()
-    with pytest.raises(CacheError):
-        TokenCache(str(directory)).store("k", entry(), now=NOW)
+    with pytest.raises(StoreError, match="writable by other users"):
+        Store(str(directory)).tokens()
+    with pytest.raises(StoreError):
+        Store(str(directory)).put_token("k", entry(), now=NOW)
 
 
 def test_file_writable_by_others_is_refused(tmp_path: Path) -> None:
@@ -221,8 +221,8 @@ def test_file_writable_by_others_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cache.json"
     path.write_text(render_document({"k": entry()}))
     path.chmod(0o666)
-    with pytest.raises(CacheError, match="writable by other users"):
-        TokenCache(str(tmp_path)).read()
+    with pytest.raises(StoreError, match="writable by other users"):
+        Store(str(tmp_path)).tokens()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
@@ -230,28 +230,28 @@ def test_directory_of_another_user_is_refused(tmp_path: Path) -> None:
     directory = tmp_path / "c"
     directory.mkdir(mode=0o700)
     os.chown(directory, 65534, 65534)
-    with pytest.raises(CacheError, match="belongs to another user"):
-        TokenCache(str(directory)).read()
+    with pytest.raises(StoreError, match="belongs to another user"):
+        Store(str(directory)).tokens()
 
 
 def test_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "c").write_text("x")
-    with pytest.raises(CacheError):
-        TokenCache(str(tmp_path / "c")).read()
-    with pytest.raises(CacheError):
-        TokenCache(str(tmp_path / "c")).store("k", entry(), now=NOW)
+    with pytest.raises(StoreError):
+        Store(str(tmp_path / "c")).tokens()
+    with pytest.raises(StoreError):
+        Store(str(tmp_path / "c")).put_token("k", entry(), now=NOW)
 
 
 def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = TokenCache(str(tmp_path / "c"))
-    cache.store("k", entry(), now=NOW)
+    cache = Store(str(tmp_path / "c"))
+    cache.put_token("k", entry(), now=NOW)
     before = (tmp_path / "c" / "cache.json").read_bytes()
 
     def full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(CacheError, match="No space left"):
-        cache.store("k2", entry(), now=NOW)
+    with pytest.raises(StoreError, match="No space left"):
+        cache.put_token("k2", entry(), now=NOW)
     assert (tmp_path / "c" / "cache.json").read_bytes() == before
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".tmp")]

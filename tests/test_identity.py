@@ -1,4 +1,4 @@
-"""The principal fingerprint: what changes it, what must not, and that no secret is in it."""
+"""The identity key: what changes it, what must not, and that no secret is in it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr import principal
-from docker_credential_ecr.principal import ENV_INPUTS, fingerprint, parse_ini
+from docker_credential_ecr import identity
+from docker_credential_ecr.identity import ENV_INPUTS, identity_key, parse_ini
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -56,76 +56,76 @@ def test_parse_ini() -> None:
 
 def test_stable(home: Path) -> None:
     _write(home, "config", CONFIG)
-    assert fingerprint(_env(home)) == fingerprint(_env(home))
-    assert len(fingerprint(_env(home))) == 32
+    assert identity_key(_env(home)) == identity_key(_env(home))
+    assert len(identity_key(_env(home))) == 32
 
 
 @pytest.mark.parametrize("name", ENV_INPUTS)
 def test_every_env_input_changes_it(home: Path, name: str) -> None:
-    assert fingerprint(_env(home)) != fingerprint(_env(home, **{name: "something-else"}))
+    assert identity_key(_env(home)) != identity_key(_env(home, **{name: "something-else"}))
 
 
 @pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"])
 def test_secrets_do_not_change_it(home: Path, name: str) -> None:
-    assert fingerprint(_env(home)) == fingerprint(_env(home, **{name: "s3cr3t"}))
+    assert identity_key(_env(home)) == identity_key(_env(home, **{name: "s3cr3t"}))
 
 
 def test_profiles_differ(home: Path) -> None:
     _write(home, "config", CONFIG)
-    keys = {fingerprint(_env(home, AWS_PROFILE=p)) for p in ("default", "dev", "base", "sso", "missing")}
+    keys = {identity_key(_env(home, AWS_PROFILE=p)) for p in ("default", "dev", "base", "sso", "missing")}
     assert len(keys) == 5
     # A per-registry profile is its own principal, whatever AWS_PROFILE says.
-    assert fingerprint(_env(home), profile="dev") != fingerprint(_env(home))
-    assert fingerprint(_env(home), profile="dev") != fingerprint(_env(home), profile="base")
-    assert fingerprint(_env(home, AWS_PROFILE="x"), profile="dev") != fingerprint(_env(home), profile="dev")
+    assert identity_key(_env(home), profile="dev") != identity_key(_env(home))
+    assert identity_key(_env(home), profile="dev") != identity_key(_env(home), profile="base")
+    assert identity_key(_env(home, AWS_PROFILE="x"), profile="dev") != identity_key(_env(home), profile="dev")
 
 
 def test_chained_profile_change_is_seen(home: Path) -> None:
     _write(home, "config", CONFIG)
-    before = fingerprint(_env(home, AWS_PROFILE="dev"))
+    before = identity_key(_env(home, AWS_PROFILE="dev"))
     _write(home, "config", CONFIG.replace("AKIABASE", "AKIAOTHER"))
-    assert fingerprint(_env(home, AWS_PROFILE="dev")) != before
+    assert identity_key(_env(home, AWS_PROFILE="dev")) != before
 
 
 def test_sso_session_change_is_seen(home: Path) -> None:
     _write(home, "config", CONFIG)
-    before = fingerprint(_env(home, AWS_PROFILE="sso"))
+    before = identity_key(_env(home, AWS_PROFILE="sso"))
     _write(home, "config", CONFIG.replace("corp.awsapps", "other.awsapps"))
-    assert fingerprint(_env(home, AWS_PROFILE="sso")) != before
+    assert identity_key(_env(home, AWS_PROFILE="sso")) != before
 
 
 def test_unrelated_profile_change_is_not_a_miss(home: Path) -> None:
     _write(home, "config", CONFIG)
-    before = fingerprint(_env(home, AWS_PROFILE="sso"))
+    before = identity_key(_env(home, AWS_PROFILE="sso"))
     _write(home, "config", CONFIG + "\n[profile unrelated]\nregion = eu-west-1\n")
-    assert fingerprint(_env(home, AWS_PROFILE="sso")) == before
+    assert identity_key(_env(home, AWS_PROFILE="sso")) == before
 
 
 def test_credentials_file_secret_is_excluded_but_key_id_counts(home: Path) -> None:
     _write(home, "credentials", "[default]\naws_access_key_id = AKIA1\naws_secret_access_key = one\n")
-    first = fingerprint(_env(home))
+    first = identity_key(_env(home))
     _write(home, "credentials", "[default]\naws_access_key_id = AKIA1\naws_secret_access_key = two\n")
-    assert fingerprint(_env(home)) == first
+    assert identity_key(_env(home)) == first
     _write(home, "credentials", "[default]\naws_access_key_id = AKIA2\naws_secret_access_key = two\n")
-    assert fingerprint(_env(home)) != first
+    assert identity_key(_env(home)) != first
 
 
 def test_source_profile_cycle_terminates(home: Path) -> None:
     _write(home, "config", "[profile a]\nsource_profile = b\n[profile b]\nsource_profile = a\n")
-    assert fingerprint(_env(home, AWS_PROFILE="a")) != fingerprint(_env(home, AWS_PROFILE="b"))
+    assert identity_key(_env(home, AWS_PROFILE="a")) != identity_key(_env(home, AWS_PROFILE="b"))
 
 
 def test_extra_settings_change_it(home: Path) -> None:
-    assert fingerprint(_env(home), extra=["role_arn=x"]) != fingerprint(_env(home))
+    assert identity_key(_env(home), extra=["role_arn=x"]) != identity_key(_env(home))
 
 
 def test_web_identity_token_rotation_is_not_a_miss(home: Path) -> None:
     token = home / "token"
     token.write_text(jwt(sub="system:serviceaccount:ci:builder", iat=1))
     env = _env(home, AWS_ROLE_ARN="arn:aws:iam::1:role/r", AWS_WEB_IDENTITY_TOKEN_FILE=str(token))
-    before = fingerprint(env)
+    before = identity_key(env)
     token.write_text(jwt(sub="system:serviceaccount:ci:builder", iat=2))
-    assert fingerprint(env) == before
+    assert identity_key(env) == before
 
 
 # -- #13: the identity behind every credential source, and inputs listed independently of ENV_INPUTS --
@@ -155,7 +155,7 @@ def test_token_files_count_by_their_stable_claims(home: Path, variable: str) -> 
         {"sub": "system:serviceaccount:team-a:puller", "iss": "https://other.example"},
     ):
         token.write_text(jwt(**claims) + "\n")
-        keys[json.dumps(claims)] = fingerprint(env)
+        keys[json.dumps(claims)] = identity_key(env)
     first, rotated, other_sub, other_aud, other_iss = keys.values()
     assert first == rotated
     assert len({first, other_sub, other_aud, other_iss}) == 4
@@ -166,7 +166,7 @@ def test_a_container_token_in_the_environment_counts_by_its_claims(home: Path) -
     b = jwt(sub="pod-b", iat=1)
 
     def key(token: str) -> str:
-        return fingerprint(_env(home, AWS_CONTAINER_AUTHORIZATION_TOKEN=token))
+        return identity_key(_env(home, AWS_CONTAINER_AUTHORIZATION_TOKEN=token))
 
     assert key(a1) == key(a2)
     assert key(a1) != key(b)
@@ -178,26 +178,26 @@ def test_a_web_identity_token_file_named_in_a_profile_counts(home: Path) -> None
     _write(home, "config", f"[profile pod]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = {token}\n")
     env = _env(home, AWS_PROFILE="pod")
     token.write_text(jwt(sub="a"))
-    first = fingerprint(env)
+    first = identity_key(env)
     token.write_text(jwt(sub="b"))
-    assert fingerprint(env) != first
+    assert identity_key(env) != first
 
 
 def test_two_hosts_sharing_a_home_never_share_a_key(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Instance credentials are the host's: another machine id or host name is another principal."""
     machine_id = home / "machine-id"
-    monkeypatch.setattr(principal, "MACHINE_ID_FILES", (str(machine_id),))
+    monkeypatch.setattr(identity, "MACHINE_ID_FILES", (str(machine_id),))
     env = _env(home)
     machine_id.write_text("host-one\n")
-    one = fingerprint(env)
+    one = identity_key(env)
     machine_id.write_text("host-two\n")
-    two = fingerprint(env)
+    two = identity_key(env)
     assert one != two
     machine_id.write_text("host-one\n")
-    assert fingerprint(env) == one
+    assert identity_key(env) == one
     real = os.uname()
     monkeypatch.setattr(os, "uname", lambda: _Uname(real))
-    assert fingerprint(env) != one
+    assert identity_key(env) != one
 
 
 class _Uname:
@@ -211,9 +211,9 @@ def test_a_services_section_counts(home: Path) -> None:
     """``services = x`` names per-service endpoints: another ECR or STS endpoint is another key."""
     config = "[default]\nservices = mine\n[services mine]\necr =\n  endpoint_url = https://a.example\n"
     _write(home, "config", config)
-    first = fingerprint(_env(home))
+    first = identity_key(_env(home))
     _write(home, "config", config.replace("a.example", "b.example"))
-    assert fingerprint(_env(home)) != first
+    assert identity_key(_env(home)) != first
 
 
 @pytest.mark.parametrize(
@@ -225,16 +225,16 @@ def test_the_selected_profile_section_counts(home: Path, profile: str, section: 
     """``[default]``, ``[profile default]`` and ``[profile NAME]``: each is read as botocore reads it."""
     env = _env(home, AWS_PROFILE=profile)
     _write(home, "config", f"[{section}]\nrole_arn = arn:aws:iam::111111111111:role/a\n")
-    first = fingerprint(env)
+    first = identity_key(env)
     _write(home, "config", f"[{section}]\nrole_arn = arn:aws:iam::111111111111:role/b\n")
-    assert fingerprint(env) != first
+    assert identity_key(env) != first
     # ... and another profile's section does not.
-    second = fingerprint(env)
+    second = identity_key(env)
     _write(home, "config", f"[{section}]\nrole_arn = arn:aws:iam::111111111111:role/b\n[profile other]\nregion = x\n")
-    assert fingerprint(env) == second
+    assert identity_key(env) == second
 
 
-# Written out by hand, not taken from principal.py: a name misspelt or dropped there fails here.
+# Written out by hand, not taken from identity.py: a name misspelt or dropped there fails here.
 SECRET_FILE_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_security_token")
 
 
@@ -243,11 +243,11 @@ def test_secret_keys_in_the_files_never_count(home: Path, key: str) -> None:
     """A secret (and a rotating one) in the credentials or config file changes nothing."""
     for name in ("credentials", "config"):
         _write(home, name, f"[default]\naws_access_key_id = AKIA1\n{key} = one\n")
-        first = fingerprint(_env(home))
+        first = identity_key(_env(home))
         _write(home, name, f"[default]\naws_access_key_id = AKIA1\n{key} = two\n")
-        assert fingerprint(_env(home)) == first, (name, key)
+        assert identity_key(_env(home)) == first, (name, key)
         (home / ".aws" / name).unlink()
-    assert set(SECRET_FILE_KEYS) == set(principal.SECRET_KEYS)
+    assert set(SECRET_FILE_KEYS) == set(identity.SECRET_KEYS)
 
 
 # Every environment variable botocore reads that can change who the principal is, which endpoint
@@ -332,7 +332,7 @@ NOT_IDENTITY = {
 @pytest.mark.parametrize("name", IDENTITY_VARIABLES)
 def test_every_identity_variable_changes_it(home: Path, name: str) -> None:
     assert name in ENV_INPUTS
-    assert fingerprint(_env(home)) != fingerprint(_env(home, **{name: "something-else"}))
+    assert identity_key(_env(home)) != identity_key(_env(home, **{name: "something-else"}))
 
 
 def _botocore_variables() -> set[str]:
@@ -398,6 +398,6 @@ def test_botocore_credential_config_keys_count(home: Path) -> None:
     keys.add(botocore.credentials.SharedCredentialProvider.ACCESS_KEY)
     for key in sorted(keys):
         _write(home, "config", f"[default]\n{key} = one\n")
-        first = fingerprint(_env(home))
+        first = identity_key(_env(home))
         _write(home, "config", f"[default]\n{key} = two\n")
-        assert fingerprint(_env(home)) != first, key
+        assert identity_key(_env(home)) != first, key
