@@ -39,7 +39,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from contextlib import AbstractContextManager
-    from typing import TypeGuard, TypeVar
+    from typing import TypeVar
 
     from docker_credential_ecr.deadline import Deadline
     from docker_credential_ecr.registry import Registry
@@ -126,7 +126,7 @@ class Token:
         if not isinstance(data, dict):
             return None
         username, password, hosts = data.get("username"), data.get("password"), data.get("hosts", [])
-        if not (_text(username) and _text(password)):
+        if not (isinstance(username, str) and isinstance(password, str) and username and password):
             return None
         times = _times(data)
         if times is None or not (isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)):
@@ -173,7 +173,9 @@ class AwsCredentials:
             return None
         key, secret, session = data.get("access_key_id"), data.get("secret_access_key"), data.get("session_token")
         times = _times(data)
-        if not (_text(key) and _text(secret) and _text(session)) or times is None:
+        if not (isinstance(key, str) and isinstance(secret, str) and isinstance(session, str)):
+            return None
+        if not (key and secret and session) or times is None:
             return None
         return cls(
             access_key_id=key, secret_access_key=secret, session_token=session, issued_at=times[0], expires_at=times[1]
@@ -182,10 +184,6 @@ class AwsCredentials:
 
 def _is_fresh(issued_at: float, expires_at: float, now: float) -> bool:
     return issued_at - CLOCK_SKEW <= now < (issued_at + expires_at) / 2
-
-
-def _text(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(value)
 
 
 def _times(data: dict[str, object]) -> tuple[float, float] | None:
