@@ -1,11 +1,13 @@
 """The one module that talks to AWS: ECR, ECR Public and STS calls, each returning what it got.
 
-Imported only on a cache miss (and by the extra commands): botocore costs about ten interpreter
-starts to import and a client several more. botocore is used directly rather than through boto3's
-resource layer, which adds import time and nothing this helper needs; the credential chain, endpoint
-rules (partitions, FIPS, dual-stack, ``AWS_ENDPOINT_URL_*``), retries, proxies and ``AWS_CA_BUNDLE``
-are botocore's own. Nothing here reads or writes the store: :mod:`helper` and the credential sources
-(:mod:`credentials`) keep what these functions return.
+Imported only on a cache miss (and by the extra commands): boto3 and botocore cost about ten
+interpreter starts to import and a client several more. Clients are built through boto3's
+:class:`boto3.session.Session` (the design card's choice, and what a boto3 user configures); its
+resource layer is never touched, and the session adds a few milliseconds to a cold ``get`` over
+botocore's own (see README, Performance). The credential chain, endpoint rules (partitions, FIPS,
+dual-stack, ``AWS_ENDPOINT_URL_*``), retries, proxies and ``AWS_CA_BUNDLE`` are botocore's own.
+Nothing here reads or writes the store: :mod:`helper` and the credential sources (:mod:`credentials`)
+keep what these functions return.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import base64
 import binascii
 import time
 
+import boto3.session
 import botocore
-import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -77,12 +79,13 @@ def bounded_config(**options: Any) -> Config:
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        user_agent_extra=f"docker-credential-ecr/{__version__}",
         **options,
     )
 
 
 def sts_client(
-    session: botocore.session.Session,
+    session: boto3.session.Session,
     region: str,
     *,
     environ: Mapping[str, str],
@@ -93,16 +96,22 @@ def sts_client(
     options: dict[str, Any] = {"use_fips_endpoint": fips and not _endpoint_overridden("sts", environ)}
     if unsigned:
         options["signature_version"] = botocore.UNSIGNED
-    return session.create_client("sts", region_name=region, config=bounded_config(**options))
+    return session.client("sts", region_name=region, config=bounded_config(**options))
 
 
-def make_session(profile: str | None = None) -> botocore.session.Session:
-    session = botocore.session.Session(profile=profile)
-    session.user_agent_extra = f"docker-credential-ecr/{__version__}"
-    return session
+def make_session(profile: str | None = None, credentials: AwsCredentials | None = None) -> boto3.session.Session:
+    """A boto3 session for ``profile`` (None: the environment's), signing with ``credentials`` if given."""
+    if credentials is None:
+        return boto3.session.Session(profile_name=profile)
+    return boto3.session.Session(
+        profile_name=profile,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+    )
 
 
-def make_client(registry: Registry, session: botocore.session.Session, environ: Mapping[str, str]) -> Any:
+def make_client(registry: Registry, session: boto3.session.Session, environ: Mapping[str, str]) -> Any:
     """An ECR or ECR Public client for ``registry``'s region, FIPS and dual-stack endpoint.
 
     A ``-fips`` host gets the FIPS endpoint and a dual-stack host the dual-stack one. An explicit
@@ -115,7 +124,7 @@ def make_client(registry: Registry, session: botocore.session.Session, environ: 
         use_dualstack_endpoint=registry.dualstack and not overridden,
     )
     region = ECR_PUBLIC_REGION if registry.service == "ecr-public" else registry.region
-    return session.create_client(registry.service, region_name=region, config=config)
+    return session.client(registry.service, region_name=region, config=config)  # type: ignore[call-overload]
 
 
 def decode_token(encoded: object) -> tuple[str, str]:
@@ -158,9 +167,7 @@ def fetch_token(
     """
     issued_at = time.time()
     try:
-        session = make_session(profile)
-        if credentials is not None:
-            session.set_credentials(credentials.access_key_id, credentials.secret_access_key, credentials.session_token)
+        session = make_session(profile, credentials)
         response = make_client(registry, session, environ).get_authorization_token()
     except Exception as exc:  # every failure becomes one actionable line
         raise TokenFetchError(explain(exc, registry, profile=profile, environ=environ, who=who)) from None

@@ -79,7 +79,7 @@ def _session(profile: str | None) -> Any:
 
 def default_region(session: Any, environ: Mapping[str, str] = os.environ) -> str | None:
     """AWS_REGION (which the AWS CLI v2 and most SDKs read, botocore not), else botocore's default region."""
-    region = environ.get("AWS_REGION") or session.get_config_variable("region")
+    region = environ.get("AWS_REGION") or session.region_name
     return str(region) if region else None
 
 
