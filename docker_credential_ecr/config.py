@@ -68,17 +68,6 @@ COPY_VERSION = 2  # bump when the JSON form of Config changes
 MAX_FILE_BYTES = 1 << 20
 RACY_SECONDS = 2.0
 DEFAULT_SESSION_NAME = "docker-credential-ecr"
-LOG_LEVELS = ("off", "error", "warning", "info", "debug")
-TOP_KEYS = ("fallback", "log_level", "log_file", "registry", "aliases")
-RULE_KEYS = ("match", "profile", "role_arn", "external_id", "session_name", "region")
-ROLE_ONLY_KEYS = ("external_id", "session_name")
-# A fallback helper that is this helper would answer every pass-through by passing it through again.
-OWN_NAMES = frozenset({"ecr-login"})
-# Docker Hub's names. An alias for one would hand an ECR token to Docker Hub: docker asks for Docker
-# Hub's credentials (https://index.docker.io/v1/) to send them to a registry mirror, and dockerd sends
-# the same credentials to Docker Hub itself whenever the mirror misses (shown with a real dockerd in
-# tests/e2e/test_daemons.py). Subdomains of these count too.
-DOCKER_HUB_DOMAINS = ("docker.io", "docker.com")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -136,7 +125,7 @@ class RegistryTable:
             return registry.account == self.match
         if self.kind == "host":
             return registry.host == self.match
-        return glob_match(self.match, registry.host)
+        return registries.glob_match(self.match, registry.host)
 
     def identity_inputs(self) -> list[str]:
         """What this table adds to the identity key besides the profile (which is passed apart)."""
@@ -227,7 +216,7 @@ class Config:
         """The alias (a key of ``[aliases]``) that ``server_url`` names, in any spelling, or None."""
         if not self.aliases:
             return None
-        parts = split_server_url(server_url)
+        parts = registries.split_server_url(server_url)
         if parts is None:
             return None
         _scheme, host, port = parts
@@ -249,7 +238,7 @@ class Config:
             alias = self.alias_for(server_url)
             if alias is None:
                 return None
-            parts = split_server_url(server_url)
+            parts = registries.split_server_url(server_url)
             if parts is None or parts[0] not in (None, "https"):
                 return None
             registry = registries.parse(self.aliases[alias])
@@ -319,79 +308,6 @@ class Config:
 
 
 EMPTY = Config()
-
-
-def glob_match(pattern: str, text: str) -> bool:
-    """``fnmatch.fnmatchcase(text, pattern)`` for ``*``, ``?`` and ``[...]`` / ``[!...]`` classes.
-
-    Written out because :mod:`fnmatch` imports :mod:`re`, which a cache hit otherwise never loads
-    (about 0.5x an interpreter start). Greedy with backtracking to the last ``*``: linear in practice
-    for host names. ``tests/test_config.py`` holds it equal to fnmatch.
-    """
-    p = t = 0
-    star = resume = -1
-    while t < len(text):
-        if p < len(pattern):
-            if pattern[p] == "*":
-                star, resume = p, t
-                p += 1
-                continue
-            width = _match_one(pattern, p, text[t])
-            if width:
-                p += width
-                t += 1
-                continue
-        if star < 0:
-            return False
-        p, resume = star + 1, resume + 1
-        t = resume
-    while p < len(pattern) and pattern[p] == "*":
-        p += 1
-    return p == len(pattern)
-
-
-def _match_one(pattern: str, p: int, char: str) -> int:
-    """How much of ``pattern`` at ``p`` one character ``char`` consumes; 0 if it does not match."""
-    head = pattern[p]
-    if head == "?":
-        return 1
-    if head == "[":
-        start = p + 2 if pattern[p + 1 : p + 2] == "!" else p + 1
-        # As fnmatch: a "]" right after "[" or "[!" is a member; an unclosed "[" is itself.
-        end = pattern.find("]", start + 1)
-        if end > 0:
-            negate = start == p + 2
-            members = pattern[start:end]
-            found, i = False, 0
-            while i < len(members):
-                if i + 2 < len(members) and members[i + 1] == "-":
-                    found = found or members[i] <= char <= members[i + 2]
-                    i += 3
-                else:
-                    found = found or members[i] == char
-                    i += 1
-            return end - p + 1 if found != negate else 0
-    return 1 if head == char else 0
-
-
-def split_server_url(server_url: str) -> tuple[str | None, str, str | None] | None:
-    """(scheme or None, lower-case host name, port or None) of a server URL; None if it has no host.
-
-    Accepts what clients send (``host``, ``host:port``, ``https://host/v2/``, ``host/repo``). User
-    info, a query or a fragment make it None: such a URL hides its real host from a careless reader.
-    """
-    text = server_url.strip(" \t\n\r\f\v")
-    scheme = None
-    if "://" in text:
-        scheme, _, text = text.partition("://")
-        scheme = scheme.lower()
-    host = text.split("/", 1)[0]
-    if not host or not host.isascii() or any(c in text for c in "@?#\\ "):
-        return None
-    host, sep, port = host.partition(":")
-    if sep and not (port.isdigit() and 0 < int(port) < 65536):
-        return None
-    return scheme, host.lower().rstrip("."), port or None
 
 
 # -- loading ----------------------------------------------------------------------------------------
@@ -507,8 +423,14 @@ def load_file(path: str) -> Config:
 
 
 def parse(text: str, path: str = "config.toml") -> Config:
-    """Parse and validate config text; errors name ``path`` and the line. Raises ConfigError."""
-    return _Validator(text, path).config()
+    """Parse and validate config text; errors name ``path`` and the line. Raises ConfigError.
+
+    The file format (its keys, their checks and messages) is :mod:`configfile`'s, imported only here:
+    a hit reads the parsed copy and never validates.
+    """
+    from docker_credential_ecr.configfile import validate
+
+    return validate(text, path)
 
 
 def _read_copy(copy: str, path: str, stamp: list[int]) -> Config | None:
@@ -543,313 +465,3 @@ def _write_copy(copy: str, doc: dict[str, object]) -> None:
         Store(os.path.dirname(copy)).publish_config_copy(json.dumps(doc, separators=(",", ":")))
     except StoreError:
         pass
-
-
-# -- validation: only when the file itself is read, never on a cache hit ---------------------------
-_ACCOUNT = r"[0-9]{12}"
-_REGION = r"[a-z]{2,4}(?:-[a-z]+){1,3}-[0-9]{1,2}"
-_ROLE_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
-_SESSION_NAME = r"[\w+=,.@-]{2,64}"
-_EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
-_HELPER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_PORT = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
-_GLOB_CLASS = r"\[!?[^\[\]]+\]"
-_LEADING_KEY = r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*[.=]"""
-_TOML_POSITION = r"\s*\(at line (\d+), column (\d+)\)\s*$"
-
-
-def _type_name(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
-    for kind, name in names.items():
-        if isinstance(value, kind):
-            return name
-    return "a table" if isinstance(value, dict) else "a date or time"
-
-
-def _unquote(key: str) -> str:
-    if key.startswith('"'):
-        try:
-            value = jsonwire.loads(key)
-        except ValueError:
-            return key[1:-1]
-        return value if isinstance(value, str) else key[1:-1]
-    if key.startswith("'"):
-        return key[1:-1]
-    return key
-
-
-def key_lines(text: str) -> dict[tuple[object, ...], int]:
-    """Where each table and key is first written: ``("registry", 1, "match") -> line``.
-
-    TOML parsers say nothing of where a value came from, so semantic errors find their line here: a
-    line-based scan that knows table headers, ``[[array]]`` tables (counted) and ``key =`` lines, and
-    skips multi-line strings. Good enough to point at a line; never trusted for meaning.
-    """
-    import re
-
-    leading_key = re.compile(_LEADING_KEY)
-    index: dict[tuple[object, ...], int] = {}
-    table: tuple[object, ...] = ()
-    counts: dict[str, int] = {}
-    open_quote: str | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if open_quote is not None:
-            if open_quote in line:
-                open_quote = None
-            continue
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[["):
-            name = _unquote(line[2:].split("]]", 1)[0].strip())
-            counts[name] = counts.get(name, -1) + 1
-            table = (name, counts[name])
-            index.setdefault(table, number)
-            index.setdefault((name,), number)
-        elif line.startswith("["):
-            table = (_unquote(line[1:].split("]", 1)[0].strip()),)
-            index.setdefault(table, number)
-        else:
-            match = leading_key.match(line)
-            if match is None:
-                continue
-            index.setdefault((*table, _unquote(match.group(1))), number)
-            rest = line[match.end() :]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) == 1:
-                    open_quote = quote
-    return index
-
-
-class _Validator:
-    """Turns TOML text into a :class:`Config`, or a ConfigError naming the file and the line."""
-
-    def __init__(self, text: str, path: str) -> None:
-        self.text = text
-        self.path = path
-        self._index: dict[tuple[object, ...], int] | None = None
-
-    def line_of(self, *where: object) -> int | None:
-        if self._index is None:
-            self._index = key_lines(self.text)
-        for end in range(len(where), 0, -1):
-            line = self._index.get(where[:end])
-            if line is not None:
-                return line
-        return None
-
-    def fail(self, message: str, *where: object) -> ConfigError:
-        line = self.line_of(*where) if where else None
-        return ConfigError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
-
-    def _toml(self) -> dict[str, object]:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # Python 3.9 and 3.10: the same parser, from PyPI (a dependency there)
-            import tomli as tomllib
-
-        try:
-            return tomllib.loads(self.text)
-        except tomllib.TOMLDecodeError as exc:
-            import re
-
-            message = str(getattr(exc, "msg", "") or exc)
-            line = getattr(exc, "lineno", None)
-            position = re.search(_TOML_POSITION, message)
-            if position is not None:
-                message = message[: position.start()]
-                line = line or int(position.group(1))
-            elif message.endswith("(at end of document)"):
-                message = message[: -len("(at end of document)")].rstrip()
-                line = line or self.text.count("\n") + 1
-            where = f"{self.path}:{line}" if line else self.path
-            raise ConfigError(f"{where}: invalid TOML: {message}") from None
-
-    def unknown(self, key: str, allowed: tuple[str, ...], what: str, *where: object) -> ConfigError:
-        import difflib
-
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(allowed)})"
-        return self.fail(f"unknown key {key!r} in {what}{hint}", *where, key)
-
-    def string(self, table: Mapping[str, object], key: str, what: str, *where: object) -> str | None:
-        value = table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self.fail(f"{what}{key} must be a string, not {_type_name(value)}", *where, key)
-        if not value.strip():
-            raise self.fail(f"{what}{key} is empty", *where, key)
-        return value.strip()
-
-    def pattern(self, value: str | None, regex: str, message: str, *where: object) -> None:
-        import re
-
-        if value is not None and re.fullmatch(regex, value) is None:
-            raise self.fail(message.format(value=value), *where)
-
-    def config(self) -> Config:
-        data = self._toml()
-        for key in data:
-            if key not in TOP_KEYS:
-                raise self.unknown(key, TOP_KEYS, "the top level")
-        fallback = self.string(data, "fallback", "")
-        self.pattern(
-            fallback,
-            _HELPER_NAME,
-            "fallback {value!r} is not a credential helper name (the part after docker-credential-)",
-            "fallback",
-        )
-        if fallback in OWN_NAMES:
-            raise self.fail(f"fallback {fallback!r} is this helper itself; name another one", "fallback")
-        log_level = self.string(data, "log_level", "")
-        if log_level is not None:
-            log_level = "warning" if log_level.lower() == "warn" else log_level.lower()
-            if log_level not in LOG_LEVELS:
-                raise self.fail(f"log_level {log_level!r} is not one of {', '.join(LOG_LEVELS)}", "log_level")
-        log_file = self.string(data, "log_file", "")
-        if log_file is not None and not (log_file.startswith("~") or os.path.isabs(log_file)):
-            raise self.fail(f"log_file {log_file!r} must be an absolute path (or start with ~)", "log_file")
-        aliases = self.aliases(data.get("aliases"))
-        tables = self.tables(data.get("registry"), aliases)
-        return Config(
-            path=self.path, tables=tables, aliases=aliases, fallback=fallback, log_level=log_level, log_file=log_file
-        )
-
-    def aliases(self, value: object) -> dict[str, str]:
-        example = '"mirror.example.com" = "123456789012.dkr.ecr.us-east-1.amazonaws.com"'
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(f"aliases must be a table, like [aliases] {example}", "aliases")
-        aliases: dict[str, str] = {}
-        for name, target in value.items():
-            where = ("aliases", name)
-            if isinstance(target, dict):
-                raise self.fail(f"alias {name!r} reads as a table: quote the host, as in {example}", *where)
-            if not isinstance(target, str):
-                raise self.fail(f"alias {name!r} must map to a string, not {_type_name(target)}", *where)
-            host = name.strip().lower().rstrip(".")
-            host = host[: -len(":443")] if host.endswith(":443") else host
-            self.pattern(host, _HOST_PORT, f"alias {name!r} is not a host name (with an optional :port)", *where)
-            port = host.rpartition(":")[2] if ":" in host else None
-            if port is not None and not 0 < int(port) < 65536:
-                raise self.fail(f"alias {name!r} has a port out of range", *where)
-            if registries.parse(host) is not None or ".dkr.ecr" in host or ".dkr-ecr" in host:
-                raise self.fail(f"alias {name!r} is itself an ECR registry host; an alias names another host", *where)
-            bare = host.partition(":")[0]
-            if any(bare == domain or bare.endswith("." + domain) for domain in DOCKER_HUB_DOMAINS):
-                raise self.fail(
-                    f"alias {name!r} names Docker Hub: dockerd sends Docker Hub's credentials to Docker Hub "
-                    "itself when a registry mirror misses, so this would hand it an ECR token; "
-                    "pull through the cache's ECR host instead",
-                    *where,
-                )
-            registry = registries.parse(target)
-            if registry is None or registry.host != target.strip().lower():
-                raise self.fail(
-                    f"alias {name!r} must map to an ECR registry host such as "
-                    f"123456789012.dkr.ecr.us-east-1.amazonaws.com, not {target!r}",
-                    *where,
-                )
-            if host in aliases:
-                raise self.fail(f"alias {name!r} is given twice", *where)
-            aliases[host] = registry.host
-        return aliases
-
-    def tables(self, value: object, aliases: Mapping[str, str]) -> tuple[RegistryTable, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-            raise self.fail("registry must be an array of tables: write each one as [[registry]]", "registry")
-        rules: list[RegistryTable] = []
-        seen: dict[str, int] = {}
-        for index, table in enumerate(value):
-            where = ("registry", index)
-            what = f"[[registry]] #{index + 1}: "
-            for key in table:
-                if key not in RULE_KEYS:
-                    raise self.unknown(key, RULE_KEYS, f"[[registry]] #{index + 1}", *where)
-            strings = {key: self.string(table, key, what, *where) for key in RULE_KEYS}
-            match = strings["match"]
-            if match is None:
-                raise self.fail(f"{what}match is required (a host, a 12-digit account or a glob)", *where)
-            kind, match = self.match(match, aliases, what, *where, "match")
-            if match in seen:
-                raise self.fail(f"{what}match {match!r} repeats [[registry]] #{seen[match]}", *where, "match")
-            seen[match] = index + 1
-            profile, role_arn = strings["profile"], strings["role_arn"]
-            if profile is not None and any(c in profile for c in "[]\n\r\t"):
-                raise self.fail(f"{what}profile {profile!r} is not an AWS profile name", *where, "profile")
-            self.pattern(
-                role_arn,
-                _ROLE_ARN,
-                what + "role_arn {value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
-                *where,
-                "role_arn",
-            )
-            for key in ROLE_ONLY_KEYS:
-                if strings[key] is not None and role_arn is None:
-                    raise self.fail(f"{what}{key} needs role_arn (it is a setting of the role to assume)", *where, key)
-            self.pattern(
-                strings["session_name"],
-                _SESSION_NAME,
-                what + "session_name {value!r} must be 2-64 letters, digits or +=,.@_-",
-                *where,
-                "session_name",
-            )
-            self.pattern(
-                strings["external_id"],
-                _EXTERNAL_ID,
-                what + "external_id must be 2-1224 letters, digits or +=,.@:/_-",
-                *where,
-                "external_id",
-            )
-            region = strings["region"]
-            if region is not None:
-                region = region.lower()
-            self.pattern(region, _REGION, what + "region {value!r} is not an AWS region name", *where, "region")
-            rules.append(
-                RegistryTable(
-                    match=match,
-                    kind=kind,
-                    line=self.line_of(*where),
-                    profile=profile,
-                    role_arn=role_arn,
-                    external_id=strings["external_id"],
-                    session_name=strings["session_name"],
-                    region=region,
-                )
-            )
-        return tuple(rules)
-
-    def match(self, value: str, aliases: Mapping[str, str], what: str, *where: object) -> tuple[str, str]:
-        import re
-
-        match = value.strip().lower()
-        if "/" in match or "://" in match:
-            raise self.fail(f"{what}match {value!r} is a URL: give the host alone, an account or a glob", *where)
-        if re.fullmatch(_ACCOUNT, match):
-            return "account", match
-        if any(c in match for c in "*?["):
-            rest = re.sub(_GLOB_CLASS, "", match)
-            if re.search(r"[^a-z0-9.*?-]", rest):
-                raise self.fail(
-                    f"{what}match {value!r} is not a glob over host names "
-                    "(letters, digits, '.', '-', '*', '?' and [...] classes)",
-                    *where,
-                )
-            return "glob", match
-        registry = registries.parse(match)
-        if registry is not None and registry.host == match:
-            return "host", match
-        if match in aliases:
-            raise self.fail(
-                f"{what}match {value!r} is an alias; settings follow the registry it maps to: "
-                f"match {aliases[match]!r} instead",
-                *where,
-            )
-        raise self.fail(
-            f"{what}match {value!r} is not an ECR registry host, a 12-digit account or a glob over hosts", *where
-        )

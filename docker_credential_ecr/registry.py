@@ -18,7 +18,7 @@ of a cache hit.)
 
 from __future__ import annotations
 
-__all__ = ["Registry", "host_for", "mentions_ecr", "parse"]
+__all__ = ["Registry", "glob_match", "host_for", "mentions_ecr", "parse", "split_server_url"]
 
 # Partition of a region, decided by its prefix. Checked in order; anything else is the commercial
 # partition ("aws"). "us-iso-" cannot swallow "us-isob-"/"us-isof-": the dash after "iso" differs.
@@ -259,3 +259,77 @@ def host_for(account: str, region: str, *, fips: bool = False, dualstack: bool =
     host = f"{account}.dkr{'-' if dualstack else '.'}ecr{'-fips' if fips else ''}.{region}.{domain}"
     registry = parse(host)
     return registry.host if registry is not None else None
+
+
+# -- host matching: the config file's globs and aliases ---------------------------------------------
+def glob_match(pattern: str, text: str) -> bool:
+    """``fnmatch.fnmatchcase(text, pattern)`` for ``*``, ``?`` and ``[...]`` / ``[!...]`` classes.
+
+    Written out because :mod:`fnmatch` imports :mod:`re`, which a cache hit otherwise never loads
+    (about 0.5x an interpreter start). Greedy with backtracking to the last ``*``: linear in practice
+    for host names. ``tests/test_registry.py`` holds it equal to fnmatch.
+    """
+    p = t = 0
+    star = resume = -1
+    while t < len(text):
+        if p < len(pattern):
+            if pattern[p] == "*":
+                star, resume = p, t
+                p += 1
+                continue
+            width = _match_one(pattern, p, text[t])
+            if width:
+                p += width
+                t += 1
+                continue
+        if star < 0:
+            return False
+        p, resume = star + 1, resume + 1
+        t = resume
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
+
+
+def _match_one(pattern: str, p: int, char: str) -> int:
+    """How much of ``pattern`` at ``p`` one character ``char`` consumes; 0 if it does not match."""
+    head = pattern[p]
+    if head == "?":
+        return 1
+    if head == "[":
+        start = p + 2 if pattern[p + 1 : p + 2] == "!" else p + 1
+        # As fnmatch: a "]" right after "[" or "[!" is a member; an unclosed "[" is itself.
+        end = pattern.find("]", start + 1)
+        if end > 0:
+            negate = start == p + 2
+            members = pattern[start:end]
+            found, i = False, 0
+            while i < len(members):
+                if i + 2 < len(members) and members[i + 1] == "-":
+                    found = found or members[i] <= char <= members[i + 2]
+                    i += 3
+                else:
+                    found = found or members[i] == char
+                    i += 1
+            return end - p + 1 if found != negate else 0
+    return 1 if head == char else 0
+
+
+def split_server_url(server_url: str) -> tuple[str | None, str, str | None] | None:
+    """(scheme or None, lower-case host name, port or None) of a server URL; None if it has no host.
+
+    Accepts what clients send (``host``, ``host:port``, ``https://host/v2/``, ``host/repo``). User
+    info, a query or a fragment make it None: such a URL hides its real host from a careless reader.
+    """
+    text = server_url.strip(" \t\n\r\f\v")
+    scheme = None
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        scheme = scheme.lower()
+    host = text.split("/", 1)[0]
+    if not host or not host.isascii() or any(c in text for c in "@?#\\ "):
+        return None
+    host, sep, port = host.partition(":")
+    if sep and not (port.isdigit() and 0 < int(port) < 65536):
+        return None
+    return scheme, host.lower().rstrip("."), port or None

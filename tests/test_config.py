@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -13,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 from docker_credential_ecr import config as configs
+from docker_credential_ecr import configfile
 from docker_credential_ecr.errors import BadRequestError, ConfigError, CredentialsNotFoundError
 from docker_credential_ecr.helper import Helper
 from docker_credential_ecr.registry import Registry, parse
@@ -343,7 +340,7 @@ def test_not_utf8_names_the_line(tmp_path: Path) -> None:
 
 def test_key_lines_skip_multiline_strings() -> None:
     text = 'a = """\nfallback = 1\n"""\n[[registry]]\nmatch = "x"\n[[registry]]\n"match" = "y"\n'
-    lines = configs.key_lines(text)
+    lines = configfile.key_lines(text)
     assert lines[("a",)] == 1
     assert ("fallback",) not in lines
     assert lines[("registry", 0, "match")] == 5
@@ -681,67 +678,3 @@ def test_a_hit_with_a_config_stays_on_the_stdlib_floor(env: dict[str, str], home
         )
         assert proc.stderr.decode() == "(0, [])"
     assert fake.calls("ecr") == 1
-
-
-# -- globs without re -----------------------------------------------------------------------------------
-_GLOB_ATOMS = st.one_of(
-    st.sampled_from(list("abcz019.-")),
-    st.just("*"),
-    st.just("?"),
-    st.builds(
-        lambda negate, items: "[" + ("!" if negate else "") + "".join(items) + "]",
-        st.booleans(),
-        st.lists(
-            st.one_of(
-                st.sampled_from(list("abcz019.")),
-                st.tuples(st.sampled_from("ab0"), st.sampled_from("cz9")).map(lambda r: f"{r[0]}-{r[1]}"),
-            ),
-            min_size=1,
-            max_size=3,
-        ),
-    ),
-)
-
-
-@settings(max_examples=500, deadline=None)
-@given(
-    pattern=st.lists(_GLOB_ATOMS, max_size=8).map("".join),
-    text=st.text(alphabet="abcz019.-xy", max_size=12),
-)
-def test_glob_match_equals_fnmatch(pattern: str, text: str) -> None:
-    try:
-        expected = fnmatch.fnmatchcase(text, pattern)
-    except re.error:
-        # Python 3.9's fnmatch hands a reversed range ("[a-9]") to re, which refuses it; 3.10+ match
-        # nothing with it, as glob_match does on every version (test_glob_reversed_range_is_empty).
-        assert sys.version_info < (3, 10)
-        assume(False)
-    assert configs.glob_match(pattern, text) == expected
-
-
-@pytest.mark.parametrize(
-    ("pattern", "text", "expected"),
-    [("[a-9]", "a", False), ("[a-9]", "5", False), ("[!a-9]", "a", True), ("[a-9x]", "x", True), ("[z-a]", "m", False)],
-)
-def test_glob_reversed_range_is_empty(pattern: str, text: str, expected: bool) -> None:
-    """A reversed range matches nothing (as fnmatch on 3.10+), whichever Python runs the hit."""
-    assert configs.glob_match(pattern, text) is expected
-    if sys.version_info >= (3, 10):
-        assert fnmatch.fnmatchcase(text, pattern) is expected
-
-
-@pytest.mark.parametrize(
-    ("pattern", "host", "expected"),
-    [
-        ("*.dkr.ecr.eu-*.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", True),
-        ("*.dkr.ecr.eu-*.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com", False),
-        ("1234567890[0-1][!3].*", "123456789012.dkr.ecr.us-east-1.amazonaws.com", True),
-        ("*", "public.ecr.aws", True),
-        ("public.ecr.aw?", "public.ecr.aws", True),
-        ("[", "[", True),
-        ("*[", "a", False),
-    ],
-)
-def test_glob_match_examples(pattern: str, host: str, expected: bool) -> None:
-    assert configs.glob_match(pattern, host) is expected
-    assert fnmatch.fnmatchcase(host, pattern) is expected

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
+import sys
 from typing import Any
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from docker_credential_ecr.registry import Registry, parse
+from docker_credential_ecr.registry import Registry, glob_match, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -700,3 +703,69 @@ def test_junk_around_a_valid_host_is_refused(expected: Fields, before: str, afte
     assert parse(f"https://{before}{host}/v2/") is None
     assert parse(f"https://{host}{after}/v2/") is None
     assert parse(f"{host}{after}:443") is None
+
+
+# -- host matching: the config file's globs -------------------------------------------------------
+
+# -- globs without re -----------------------------------------------------------------------------------
+_GLOB_ATOMS = st.one_of(
+    st.sampled_from(list("abcz019.-")),
+    st.just("*"),
+    st.just("?"),
+    st.builds(
+        lambda negate, items: "[" + ("!" if negate else "") + "".join(items) + "]",
+        st.booleans(),
+        st.lists(
+            st.one_of(
+                st.sampled_from(list("abcz019.")),
+                st.tuples(st.sampled_from("ab0"), st.sampled_from("cz9")).map(lambda r: f"{r[0]}-{r[1]}"),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pattern=st.lists(_GLOB_ATOMS, max_size=8).map("".join),
+    text=st.text(alphabet="abcz019.-xy", max_size=12),
+)
+def test_glob_match_equals_fnmatch(pattern: str, text: str) -> None:
+    try:
+        expected = fnmatch.fnmatchcase(text, pattern)
+    except re.error:
+        # Python 3.9's fnmatch hands a reversed range ("[a-9]") to re, which refuses it; 3.10+ match
+        # nothing with it, as glob_match does on every version (test_glob_reversed_range_is_empty).
+        assert sys.version_info < (3, 10)
+        assume(False)
+    assert glob_match(pattern, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [("[a-9]", "a", False), ("[a-9]", "5", False), ("[!a-9]", "a", True), ("[a-9x]", "x", True), ("[z-a]", "m", False)],
+)
+def test_glob_reversed_range_is_empty(pattern: str, text: str, expected: bool) -> None:
+    """A reversed range matches nothing (as fnmatch on 3.10+), whichever Python runs the hit."""
+    assert glob_match(pattern, text) is expected
+    if sys.version_info >= (3, 10):
+        assert fnmatch.fnmatchcase(text, pattern) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "expected"),
+    [
+        ("*.dkr.ecr.eu-*.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", True),
+        ("*.dkr.ecr.eu-*.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com", False),
+        ("1234567890[0-1][!3].*", "123456789012.dkr.ecr.us-east-1.amazonaws.com", True),
+        ("*", "public.ecr.aws", True),
+        ("public.ecr.aw?", "public.ecr.aws", True),
+        ("[", "[", True),
+        ("*[", "a", False),
+    ],
+)
+def test_glob_match_examples(pattern: str, host: str, expected: bool) -> None:
+    assert glob_match(pattern, host) is expected
+    assert fnmatch.fnmatchcase(host, pattern) is expected
