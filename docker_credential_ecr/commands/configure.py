@@ -20,12 +20,20 @@ import difflib
 import json
 import os
 import re
-import shutil
-import stat
 import sys
-import tempfile
 
 from docker_credential_ecr import registry as registries
+from docker_credential_ecr.commands.dockerconfig import (
+    EXECUTABLE,
+    FILE_NAME,
+    HELPER,
+    DockerConfigError,
+    docker_config_dir,
+    load,
+    on_path,
+    render,
+    write_atomically,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,8 +41,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 PROG = "docker-credential-ecr-login configure"
-EXECUTABLE = "docker-credential-ecr-login"
-HELPER = "ecr-login"  # docker runs "docker-credential-" + this
 # Classic `docker build` (and compose's use_api_socket) runs `get` for every credHelpers entry
 # before each build; docker-credential-gcr's configure-docker warns about long lists for that reason.
 MANY_HELPERS = 16
@@ -47,16 +53,6 @@ class ConfigureError(Exception):
 
 class UsageError(Exception):
     """Arguments that cannot mean anything; exit 2 with the usage line."""
-
-
-# -- where the file is ----------------------------------------------------------------------------
-def docker_config_dir(environ: Mapping[str, str], override: str | None = None) -> str:
-    """``--docker-config``, else ``$DOCKER_CONFIG``, else ``~/.docker`` (as the docker CLI decides)."""
-    directory = override or environ.get("DOCKER_CONFIG") or ""
-    if not directory:
-        home = environ.get("HOME") or os.path.expanduser("~")
-        directory = os.path.join(home, ".docker")
-    return os.path.abspath(os.path.expanduser(directory))
 
 
 # -- which hosts ----------------------------------------------------------------------------------
@@ -187,44 +183,6 @@ def _partition_of(session: Any, region: str | None) -> str:
 
 
 # -- the document ---------------------------------------------------------------------------------
-def load(path: str) -> tuple[str | None, dict[str, Any], os.stat_result | None]:
-    """The file's text (None when absent), its parsed object and its stat; ConfigureError if unusable."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-            st = os.fstat(f.fileno())
-    except FileNotFoundError:
-        return None, {}, None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigureError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if not text.strip():
-        return text, {}, st
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigureError(
-            f"{path} is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}); fix it, nothing was changed"
-        ) from None
-    if not isinstance(doc, dict):
-        raise ConfigureError(f"{path} does not hold a JSON object; fix it, nothing was changed")
-    helpers = doc.get("credHelpers")
-    if helpers is not None and not isinstance(helpers, dict):
-        raise ConfigureError(f'"credHelpers" in {path} is not a JSON object; fix it, nothing was changed')
-    return text, doc, st
-
-
-def render(doc: Mapping[str, Any], original: str | None) -> str:
-    """The document as JSON in the original file's indentation (docker's tab for a new file)."""
-    indent: str = "\t"
-    newline = True
-    if original is not None and original.strip():
-        match = re.search(r"\n([ \t]+)\S", original)
-        if match is not None:
-            indent = match.group(1)
-        newline = original.endswith("\n")
-    return json.dumps(doc, indent=indent, ensure_ascii=False) + ("\n" if newline else "")
-
-
 class Plan:
     """What configure will change, decided before anything is written."""
 
@@ -273,81 +231,17 @@ def _plan_creds_store(plan: Plan, old: object, *, force: bool) -> None:
         plan.creds_store_conflict = json.dumps(old)
 
 
-# -- writing --------------------------------------------------------------------------------------
-def write_atomically(path: str, text: str, previous: os.stat_result | None) -> None:
-    """Temp file in the same directory, fsync, rename over ``path``; keeps the mode (new: 0600, dir 0700).
-
-    Refuses when the file changed since it was read (docker login wrote it meanwhile): run again.
-    """
-    directory = os.path.dirname(path)
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config.json.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise ConfigureError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        try:
-            os.fchmod(fd, stat.S_IMODE(previous.st_mode) if previous is not None else 0o600)
-            if previous is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
-                os.fchown(fd, previous.st_uid, previous.st_gid)  # root editing someone's config keeps it theirs
-            data = text.encode("utf-8")
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _replace_unless_changed(tmp, path, previous)
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        raise ConfigureError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # the rename is done; durability of the directory entry is best effort
-        pass
-
-
-def _replace_unless_changed(tmp: str, path: str, previous: os.stat_result | None) -> None:
-    if _changed_since(path, previous):
-        raise ConfigureError(f"{path} changed while configure ran; nothing was changed, run it again")
-    os.replace(tmp, path)
-
-
-def _changed_since(path: str, previous: os.stat_result | None) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return previous is not None
-    if previous is None:
-        return True
-    return (st.st_ino, st.st_size, st.st_mtime_ns) != (previous.st_ino, previous.st_size, previous.st_mtime_ns)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 # -- warnings -------------------------------------------------------------------------------------
 def path_warning(environ: Mapping[str, str]) -> str | None:
     """Docker finds the helper by name on PATH: say so when it would not find this one."""
-    found = shutil.which(EXECUTABLE, path=environ.get("PATH", os.defpath))
+    found, shadowed = on_path(environ)
     if found is None:
         return (
             f"{EXECUTABLE} is not on PATH, so docker will not find it: "
             "add its directory to PATH (or link it into /usr/local/bin)"
         )
-    running = sys.argv[0] if sys.argv else ""
-    if os.path.basename(running) == EXECUTABLE and os.path.realpath(running) != os.path.realpath(found):
-        return f"docker will run {found} (first on PATH), not this {running}"
+    if shadowed is not None:
+        return f"docker will run {found} (first on PATH), not this {shadowed}"
     return None
 
 
@@ -429,13 +323,13 @@ def main(argv: list[str]) -> int:
         parser.error("name at least one registry, or --account/--region/--all-regions, --public or --credsstore")
     try:
         return _configure(args, hosts)
-    except ConfigureError as exc:
+    except (ConfigureError, DockerConfigError) as exc:
         return _error(str(exc))
 
 
 def _configure(args: argparse.Namespace, hosts: list[str]) -> int:
     directory = docker_config_dir(os.environ, args.docker_config)
-    shown = os.path.join(directory, "config.json")
+    shown = os.path.join(directory, FILE_NAME)
     path = os.path.realpath(shown)  # edit a symlinked config.json where it points, as docker does
     original, doc, st = load(path)
     plan = plan_changes(doc, hosts, creds_store=args.credsstore, force=args.force)

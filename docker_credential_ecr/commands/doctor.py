@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
 from docker_credential_ecr import __version__
 from docker_credential_ecr import registry as registries
+from docker_credential_ecr.commands import dockerconfig
 from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso, relative
+from docker_credential_ecr.commands.dockerconfig import EXECUTABLE, HELPER
 from docker_credential_ecr.config import Resolution
 from docker_credential_ecr.errors import ConfigError, DeadlineExceededError, StoreError, TokenFetchError
 from docker_credential_ecr.helper import timeout_line
@@ -57,8 +58,6 @@ if TYPE_CHECKING:
     from docker_credential_ecr.registry import Registry
 
 PROG = "docker-credential-ecr-login doctor"
-EXECUTABLE = "docker-credential-ecr-login"
-HELPER = "ecr-login"
 FAIL, WARN = "fail", "warn"
 # Variables shown by doctor: their values when harmless, only "(set)" for secrets.
 SHOWN_VARIABLES = (
@@ -240,29 +239,21 @@ def check_environment(
     return section
 
 
-def docker_config_file(environ: Mapping[str, str]) -> str:
-    from docker_credential_ecr.commands.configure import docker_config_dir
-
-    return os.path.join(docker_config_dir(environ), "config.json")
-
-
 def check_docker(environ: Mapping[str, str], host: str | None) -> Section:
     """Does docker route the host to this helper, and can it find the executable?"""
     section = Section("docker")
-    path = docker_config_file(environ)
+    path = dockerconfig.config_file(environ)
     section.facts["config_file"] = path
     section.facts["present"] = os.path.exists(path)
-    found = shutil.which(EXECUTABLE, path=environ.get("PATH", os.defpath))
+    found, shadowed = dockerconfig.on_path(environ)
     section.facts["executable_on_path"] = found
     if found is None:
         section.warn(f"{EXECUTABLE} is not on PATH: docker cannot run it")
-    else:
-        running = sys.argv[0] if sys.argv else ""
-        if os.path.basename(running) == EXECUTABLE and os.path.realpath(running) != os.path.realpath(found):
-            section.warn(f"docker runs {found} (first on PATH), not this {running}")
+    elif shadowed is not None:
+        section.warn(f"docker runs {found} (first on PATH), not this {shadowed}")
     doc: dict[str, object] = {}
     if section.facts["present"]:
-        doc, problem = _read_docker_config(path)
+        doc, problem = dockerconfig.read(path)
         if problem:
             section.warn(f"{path} {problem}: docker fails to read it and uses no helper")
     helpers = doc.get("credHelpers")
@@ -285,19 +276,6 @@ def check_docker(environ: Mapping[str, str], host: str | None) -> Section:
     else:
         section.warn(f"docker asks docker-credential-{chosen} for {host} ({how}), not this helper")
     return section
-
-
-def _read_docker_config(path: str) -> tuple[dict[str, object], str | None]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            loaded = json.loads(f.read() or "{}")
-    except OSError as exc:
-        return {}, f"cannot be read ({exc.strerror})"
-    except ValueError as exc:
-        return {}, f"is not valid JSON ({exc})"
-    if not isinstance(loaded, dict):
-        return {}, "does not hold a JSON object"
-    return loaded, None
 
 
 def _variables(environ: Mapping[str, str]) -> dict[str, str]:
