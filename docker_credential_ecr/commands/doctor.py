@@ -19,14 +19,14 @@ The live fetch goes through the helper's own fetch path (profile, role, endpoint
 off: the token, an assumed role's credentials and the parsed config copy are not written. doctor
 looks and never changes what the helper will do next (run ``get`` for that).
 
-Exit status 0 when nothing failed, 1 otherwise, 2 on usage errors. ``--json`` prints the same facts
-as one JSON document.
+The checks are here; the report they fill in (:class:`report.Section`, text and JSON) is
+:mod:`report`. Exit status 0 when nothing failed, 1 otherwise, 2 on usage errors. ``--json`` prints
+the same facts as one JSON document.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -34,8 +34,9 @@ import time
 from docker_credential_ecr import __version__
 from docker_credential_ecr import registry as registries
 from docker_credential_ecr.commands import dockerconfig
-from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso, relative
+from docker_credential_ecr.commands.cache import cache_state, describe_entry, iso
 from docker_credential_ecr.commands.dockerconfig import EXECUTABLE, HELPER
+from docker_credential_ecr.commands.report import Section, failed, report_json, report_text
 from docker_credential_ecr.config import Resolution
 from docker_credential_ecr.errors import ConfigError, DeadlineExceededError, StoreError, TokenFetchError
 from docker_credential_ecr.helper import timeout_line
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
     from docker_credential_ecr.registry import Registry
 
 PROG = "docker-credential-ecr-login doctor"
-FAIL, WARN = "fail", "warn"
 # Variables shown by doctor: their values when harmless, only "(set)" for secrets.
 SHOWN_VARIABLES = (
     "AWS_PROFILE",
@@ -95,39 +95,6 @@ SHOWN_VARIABLES = (
     "no_proxy",
 )
 SECRET_VARIABLES = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"})
-
-
-class Section:
-    """One part of the report: facts (JSON-ready) and problems, each a failure or a warning."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.facts: dict[str, object] = {}
-        self.problems: list[tuple[str, str]] = []
-        self.skipped: str | None = None
-
-    def fail(self, message: str) -> None:
-        self.problems.append((FAIL, message))
-
-    def warn(self, message: str) -> None:
-        self.problems.append((WARN, message))
-
-    @property
-    def status(self) -> str:
-        levels = {level for level, _ in self.problems}
-        if FAIL in levels:
-            return "failed"
-        if WARN in levels:
-            return "warning"
-        return "skipped" if self.skipped else "ok"
-
-    def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {"status": self.status}
-        if self.skipped:
-            doc["skipped"] = self.skipped
-        doc.update(self.facts)
-        doc["problems"] = [{"level": level, "message": message} for level, message in self.problems]
-        return doc
 
 
 # -- the sections ---------------------------------------------------------------------------------
@@ -541,89 +508,6 @@ def diagnose(server_url: str | None, *, fetch: bool, environ: Mapping[str, str])
     return sections
 
 
-def report_json(server_url: str | None, sections: list[Section]) -> str:
-    ok = not any(level == FAIL for s in sections for level, _ in s.problems)
-    doc = {
-        "ok": ok,
-        "version": __version__,
-        "registry": server_url,
-        "sections": {s.name: s.to_json() for s in sections},
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-TITLES = {
-    "registry": "Registry",
-    "environment": "Environment",
-    "docker": "Docker",
-    "credentials": "AWS credentials",
-    "cache": "Token cache",
-    "fetch": "Live token fetch",
-    "registry_auth": "Cached token at the registry",
-}
-
-
-def report_text(server_url: str | None, sections: list[Section], now: float) -> str:
-    lines = [f"{EXECUTABLE} doctor (docker-credential-ecr {__version__})" + (f": {server_url}" if server_url else "")]
-    for section in sections:
-        lines.append("")
-        title = TITLES.get(section.name, section.name)
-        status = section.status.upper() if section.status in ("failed", "warning") else section.status
-        lines.append(f"{title}: {status}" + (f" ({section.skipped})" if section.skipped else ""))
-        # The error is the failure line below; JSON has it as a fact too, for scripts.
-        _fact_lines(lines, {k: v for k, v in section.facts.items() if k != "error"}, "  ", now)
-        for level, message in section.problems:
-            lines.append(f"  {'FAILED' if level == FAIL else 'warning'}: {message}")
-    failures = [TITLES.get(s.name, s.name) for s in sections if any(lv == FAIL for lv, _ in s.problems)]
-    warnings = sum(1 for s in sections for lv, _ in s.problems if lv == WARN)
-    lines.append("")
-    if failures:
-        lines.append(f"Result: FAILED ({', '.join(failures)})" + (f", {warnings} warning(s)" if warnings else ""))
-    else:
-        lines.append("Result: ok" + (f", {warnings} warning(s)" if warnings else ""))
-    return "\n".join(lines) + "\n"
-
-
-def _fact_lines(lines: list[str], facts: Mapping[str, object], indent: str, now: float) -> None:
-    width = max((len(k) for k in facts), default=0) + 2
-    for key, value in facts.items():
-        label = key.replace("_", " ") if key.islower() else key  # variable names stay as they are
-        if isinstance(value, dict):
-            if not value:
-                lines.append(f"{indent}{label}: -")
-                continue
-            lines.append(f"{indent}{label}:")
-            _fact_lines(lines, value, indent + "  ", now)
-            continue
-        lines.append(f"{indent}{label + ':':<{width}} {_text(key, value, now)}")
-
-
-def _text(key: str, value: object, now: float) -> str:  # noqa: PLR0911 - one return per kind of value
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "-"
-    if key.endswith("_at") and isinstance(value, str):
-        epoch = _epoch(value)
-        return f"{value} ({relative(epoch, now)})" if epoch is not None else value
-    if key.endswith("_seconds") and isinstance(value, (int, float)):
-        return f"{value:g} s"
-    if key == "elapsed_ms":
-        return f"{value} ms"
-    return str(value)
-
-
-def _epoch(text: str) -> float | None:
-    import calendar
-
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return None
-
-
 # -- the command ----------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -656,4 +540,4 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(report_json(args.registry, sections))
     else:
         sys.stdout.write(report_text(args.registry, sections, time.time()))
-    return 1 if any(level == FAIL for s in sections for level, _ in s.problems) else 0
+    return 1 if failed(sections) else 0
