@@ -231,3 +231,27 @@ def test_two_pods_sharing_a_cache_directory_get_their_own_tokens(
     calls = fake.calls("ecr")
     assert get_as("a") == a
     assert fake.calls("ecr") == calls
+
+
+# -- 8. dependency floors --------------------------------------------------------------------------
+def test_the_filelock_floor_excludes_the_releases_with_known_cves() -> None:
+    """CVE-2025-68146 (fixed in 3.20.1) and CVE-2026-22701 (fixed in 3.20.3), wherever a fix installs."""
+    import sys
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    requirements = [Requirement(r) for r in metadata.requires("docker-credential-ecr") or []]
+    for python in ("3.10", "3.11", "3.12", "3.13"):
+        wanted = [
+            r
+            for r in requirements
+            if r.name == "filelock" and (r.marker is None or r.marker.evaluate({"python_version": python}))
+        ]
+        assert wanted, python
+        for vulnerable in ("3.12.0", "3.20.0", "3.20.1", "3.20.2"):
+            assert not all(r.specifier.contains(vulnerable) for r in wanted), (python, vulnerable)
+        assert all(r.specifier.contains("3.20.3") for r in wanted)
+    if sys.version_info >= (3, 10):
+        assert Version(metadata.version("filelock")) >= Version("3.20.3")
