@@ -109,6 +109,11 @@ class Box:
         needed.add(os.path.dirname(os.path.realpath(self.exe)))
         needed.add(os.path.realpath(sys.executable))
         self.check(self.run([sys.executable, "-c", REACH, *sorted(needed)]))
+        # The installed helper must run as another uid (its files readable by others: umask 022).
+        probe = self.run([self.exe, "version"], uid=VICTIM)
+        if probe.returncode != 0:
+            self.close()
+            raise RuntimeError(f"uid {VICTIM} cannot run {self.exe}: {probe.stderr.strip()}")
         self._start_fake()
         return self
 
