@@ -85,7 +85,9 @@ def test_endpoint_selection_without_override(host: str, endpoint: str) -> None:
     client.meta.events.register("before-send", stop)
     with pytest.raises(_Sent):
         client.get_authorization_token()
-    assert captured[0].startswith(endpoint + "/")
+    # botocore before 1.40.73 names us-east-1's other FIPS endpoint (ECR has both): the dependency floor.
+    older = {"https://api.ecr-fips.us-east-1.amazonaws.com": "https://ecr-fips.us-east-1.amazonaws.com"}
+    assert any(captured[0].startswith(e + "/") for e in (endpoint, older.get(endpoint, endpoint))), captured[0]
 
 
 class _Sent(Exception):
