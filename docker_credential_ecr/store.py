@@ -314,7 +314,7 @@ class Store:
             if not stat.S_ISREG(st.st_mode):
                 raise StoreError(f"cache file {path} is not a regular file")
             _check_private(st, "cache file", path)
-            data = os.read(fd, MAX_FILE_BYTES + 1) if st.st_size <= MAX_FILE_BYTES else b""
+            data = os.read(fd, MAX_FILE_BYTES + 1)  # one byte more: a larger file is not ours
         except OSError as exc:
             raise StoreError(f"cache file {path} cannot be read: {exc.strerror}") from None
         finally:

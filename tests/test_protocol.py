@@ -75,3 +75,10 @@ def test_parse_credentials() -> None:
 def test_parse_credentials_errors(text: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         protocol.parse_credentials(text)
+
+
+def test_write_error_is_the_message_alone() -> None:
+    """docker compares the trimmed stdout with its fixed texts (docker-credential-helpers client.go)."""
+    out = io.StringIO()
+    protocol.write_error(out, "credentials not found in native keychain")
+    assert out.getvalue() == "credentials not found in native keychain\n"

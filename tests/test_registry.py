@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from docker_credential_ecr.registry import Registry, glob_match, parse
+from docker_credential_ecr.registry import Registry, glob_match, host_for, mentions_ecr, parse, split_server_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -769,3 +769,67 @@ def test_glob_reversed_range_is_empty(pattern: str, text: str, expected: bool) -
 def test_glob_match_examples(pattern: str, host: str, expected: bool) -> None:
     assert glob_match(pattern, host) is expected
     assert fnmatch.fnmatchcase(host, pattern) is expected
+
+
+# -- what never leaves this helper, and how server URLs split ----------------------------------------
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(H, True, id="plain"),
+        pytest.param("https://123456789012.DKR.ECR.us-east-1.amazonaws.com/v2/", True, id="upper-case"),
+        pytest.param(
+            "123456789012.\uff44\uff4b\uff52\uff0e\uff45\uff43\uff52.us-east-1.amazonaws.com", True, id="full-width"
+        ),
+        pytest.param("123456789012.dkr\u3002ecr.us-east-1.amazonaws.com", True, id="ideographic-dot"),
+        pytest.param("123456789012.dkr%2eecr.us-east-1.amazonaws.com", True, id="percent-encoded-dot"),
+        pytest.param("123456789012.dkr%252Eecr.us-east-1.amazonaws.com", True, id="double-encoded"),
+        pytest.param("123456789012.dkr%2525252eecr.us-east-1.amazonaws.com", False, id="encoded-past-three-rounds"),
+        pytest.param("123456789012.dkr.e%zzcr.us-east-1.amazonaws.com", False, id="invalid-escape-kept"),
+        pytest.param("123456789012.dkr\\.ecr.x", True, id="backslash"),
+        pytest.param("123456789012.dkr. ecr.x", True, id="white-space"),
+        pytest.param("public.ecr.aws", True, id="public"),
+        pytest.param("ghcr.io", False, id="other"),
+        pytest.param("100%.example.com", False, id="percent-not-an-escape"),
+    ],
+)
+def test_mentions_ecr_sees_through_spellings(url: str, expected: bool) -> None:
+    assert mentions_ecr(url) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        pytest.param("Registry.Example.COM.", (None, "registry.example.com", None), id="case-and-dot"),
+        pytest.param("https://mirror:8443/v2/", ("https", "mirror", "8443"), id="scheme-port-path"),
+        pytest.param(" http://mirror/x ", ("http", "mirror", None), id="blanks"),
+        pytest.param("mirror:443", (None, "mirror", "443"), id="port-443"),
+        pytest.param("mirror:0", None, id="port-zero"),
+        pytest.param("mirror:65536", None, id="port-too-large"),
+        pytest.param("mirror:x", None, id="port-not-a-number"),
+        pytest.param("user@mirror", None, id="user-info"),
+        pytest.param("mirror/x?y", None, id="query"),
+        pytest.param("https:///v2/", None, id="no-host"),
+        pytest.param("mïrror", None, id="not-ascii"),
+    ],
+)
+def test_split_server_url(url: str, parts: tuple[str | None, str, str | None] | None) -> None:
+    assert split_server_url(url) == parts
+
+
+@pytest.mark.parametrize(
+    ("region", "fips", "dualstack", "host"),
+    [
+        pytest.param("eu-west-1", False, False, f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com", id="commercial"),
+        pytest.param(" US-EAST-1 ", True, False, f"{ACCOUNT}.dkr.ecr-fips.us-east-1.amazonaws.com", id="fips"),
+        pytest.param("us-east-1", False, True, f"{ACCOUNT}.dkr-ecr.us-east-1.on.aws", id="dualstack"),
+        pytest.param("cn-north-1", False, False, f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn", id="china"),
+        pytest.param("us-iso-east-1", False, True, None, id="no-dualstack-domain"),
+        pytest.param("xx", False, False, None, id="not-a-region"),
+    ],
+)
+def test_host_for_is_parses_inverse(region: str, fips: bool, dualstack: bool, host: str | None) -> None:
+    assert host_for(ACCOUNT, region, fips=fips, dualstack=dualstack) == host
+    if host is not None:
+        parsed = parse(host)
+        assert parsed is not None
+        assert (parsed.account, parsed.fips, parsed.dualstack) == (ACCOUNT, fips, dualstack)

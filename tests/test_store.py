@@ -10,14 +10,22 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import registry
-from docker_credential_ecr.errors import StoreError
+from docker_credential_ecr.errors import StoreBusyError, StoreError
 from docker_credential_ecr.store import (
+    CLOCK_SKEW,
     SCHEMA,
     STALE_MARGIN,
     VERSION,
+    AwsCredentials,
     Store,
     Token,
+    _fsync_directory,
+    _unlink_quietly,
+    credentials_key,
+    parse_credentials,
     parse_document,
+    publish,
+    render_credentials,
     render_document,
     token_key,
 )
@@ -255,3 +263,293 @@ def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         cache.put_token("k2", entry(), now=NOW)
     assert (tmp_path / "c" / "cache.json").read_bytes() == before
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".tmp")]
+
+
+# -- stored AWS credentials (assumed roles): the same rules as tokens -------------------------------
+def creds(issued: float = NOW, lifetime: float = HOUR, key_id: str = "ASIAEXAMPLE") -> AwsCredentials:
+    return AwsCredentials(
+        access_key_id=key_id,
+        secret_access_key="secret-value-0000",
+        session_token="session-token-0000",
+        issued_at=issued,
+        expires_at=issued + lifetime,
+    )
+
+
+def test_credentials_round_trip_private_and_pruned(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "c"))
+    key = credentials_key("id", "sts", "aws")
+    assert key == "id/sts/aws"
+    assert store.credentials(key) is None  # no directory yet
+    store.put_credentials(key, creds(), now=NOW)
+    store.put_credentials("old", creds(issued=NOW - 2 * HOUR), now=NOW)  # expired: dropped on write
+    got = store.credentials(key)
+    assert got is not None
+    assert (got.access_key_id, got.secret_access_key, got.session_token) == (
+        "ASIAEXAMPLE",
+        "secret-value-0000",
+        "session-token-0000",
+    )
+    assert (got.issued_at, got.expires_at) == (NOW, NOW + HOUR)
+    assert set(store.all_credentials()) == {key}
+    assert stat.S_IMODE((tmp_path / "c" / "credentials.json").stat().st_mode) == 0o600
+    assert "secret" not in repr(got)
+    assert "session-token" not in repr(got)
+    assert store.clear_credentials() == 1
+    assert store.all_credentials() == {}
+
+
+@pytest.mark.parametrize(
+    ("offset", "fresh"),
+    [(0, True), (HOUR / 2 - 1, True), (HOUR / 2, False), (-CLOCK_SKEW - 1, False), (-CLOCK_SKEW, True)],
+)
+def test_credentials_are_fresh_for_half_their_life(offset: float, fresh: bool) -> None:
+    assert creds().is_fresh(NOW + offset) is fresh
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param([], id="not-an-object"),
+        pytest.param({"secret_access_key": "s", "session_token": "t", "issued_at": 1, "expires_at": 2}, id="no-key"),
+        pytest.param(
+            {"access_key_id": "", "secret_access_key": "s", "session_token": "t", "issued_at": 1, "expires_at": 2},
+            id="empty-key",
+        ),
+        pytest.param(
+            {"access_key_id": "k", "secret_access_key": 1, "session_token": "t", "issued_at": 1, "expires_at": 2},
+            id="secret-not-text",
+        ),
+        pytest.param(
+            {
+                "access_key_id": "k",
+                "secret_access_key": "s",
+                "session_token": "t",
+                "issued_at": 10**999,
+                "expires_at": 2,
+            },
+            id="huge-time",
+        ),
+        pytest.param(
+            {"access_key_id": "k", "secret_access_key": "s", "session_token": "t", "issued_at": True, "expires_at": 2},
+            id="bool-time",
+        ),
+    ],
+)
+def test_malformed_credentials_drop_only_that_entry(value: object) -> None:
+    doc = json.loads(render_credentials({"good": creds()}))
+    doc["entries"]["bad"] = value
+    assert set(parse_credentials(json.dumps(doc))) == {"good"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[]", id="not-an-object"),
+        pytest.param('{"schema": "docker-credential-ecr/token-cache", "version": 1, "entries": {}}', id="tokens"),
+        pytest.param(
+            '{"schema": "docker-credential-ecr/aws-credentials", "version": 2, "entries": {}}', id="other-version"
+        ),
+        pytest.param('{"schema": "docker-credential-ecr/aws-credentials", "version": 1, "entries": []}', id="list"),
+        pytest.param("{", id="not-json"),
+    ],
+)
+def test_foreign_credentials_documents_are_empty(text: str) -> None:
+    assert parse_credentials(text) == {}
+
+
+def test_parsed_config_copy_is_published_privately(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.publish_config_copy('{"schema": "x"}')
+    assert store.read_private(store.config_copy_path) == '{"schema": "x"}'
+    assert stat.S_IMODE((tmp_path / "c" / "config.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700
+
+
+# -- locks: bounded waits, never through a link ----------------------------------------------------
+def test_a_busy_lock_is_store_busy_after_the_wait_allowed(tmp_path: Path) -> None:
+    import filelock
+
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+    # A lock held in this process is another open file description: the store's flock waits.
+    held = filelock.FileLock(str(tmp_path / "c" / "locks" / "credentials-file.lock"))
+    busy = r"^gave up waiting 0\.1 s for the credentials-file lock$"
+    with held, pytest.raises(StoreBusyError, match=busy):
+        store.put_credentials("k", creds(), now=NOW, timeout=0.1)
+    assert store.all_credentials() == {}
+    store.put_credentials("k", creds(), now=NOW, timeout=0.1)  # free again: written
+    assert set(store.all_credentials()) == {"k"}
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo", "other-mode"])
+def test_a_planted_lock_file_is_refused_not_followed(tmp_path: Path, kind: str) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+    lock = tmp_path / "c" / "locks" / "cache-file.lock"
+    target = tmp_path / "target"
+    target.write_text("keep")
+    if kind == "symlink":
+        lock.symlink_to(target)
+    elif kind == "directory":
+        lock.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lock, 0o600)
+    else:
+        lock.write_text("")
+        lock.chmod(0o666)
+    with pytest.raises(StoreError, match=r"^cache lock cannot be taken: ") as info:
+        store.put_token("k", entry(), now=NOW)
+    assert not isinstance(info.value, StoreBusyError)
+    assert target.read_text() == "keep"
+    assert not (tmp_path / "c" / "cache.json").exists()
+
+
+def test_a_lock_that_cannot_be_taken_is_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import filelock
+
+    store = Store(str(tmp_path / "c"))
+
+    def refuse(self: object, *args: object, **kwargs: object) -> None:
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    with pytest.raises(StoreError, match=r"^cache lock cannot be taken: Permission denied$"):
+        store.put_token("k", entry(), now=NOW)
+
+
+def test_orphan_temp_files_are_swept_under_the_lock(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.put_token("k", entry(), now=NOW)
+    orphan = tmp_path / "c" / "cache.json.999.deadbeef.tmp"
+    orphan.write_text("a token left by a killed writer")
+    other = tmp_path / "c" / "credentials.json.999.deadbeef.tmp"
+    other.write_text("credentials left by a killed writer")
+    store.put_token("k2", entry(), now=NOW)
+    assert not orphan.exists()
+    assert other.exists()  # another file's temp: swept under that file's lock
+    store.put_credentials("k", creds(), now=NOW)
+    assert not other.exists()
+
+
+def test_add_host_records_each_host_once(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.put_token("k", entry(hosts=("a",)), now=NOW)
+    store.add_host("k", "b", now=NOW)
+    store.add_host("k", "b", now=NOW)
+    store.add_host("missing", "c", now=NOW)
+    assert {k: t.hosts for k, t in store.tokens().items()} == {"k": ("a", "b")}
+
+
+def test_unreadable_directory_and_file_are_store_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.put_token("k", entry(), now=NOW)
+    real_lstat, real_read = os.lstat, os.read
+
+    def lstat_fails(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path) == store.directory:
+            raise OSError(5, "Input/output error")
+        return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "lstat", lstat_fails)
+    with pytest.raises(StoreError, match="is unreadable: Input/output error"):
+        store.tokens()
+    monkeypatch.setattr(os, "lstat", real_lstat)
+
+    def read_fails(fd: int, n: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "read", read_fails)
+    with pytest.raises(StoreError, match="cannot be read: Input/output error"):
+        store.tokens()
+    monkeypatch.setattr(os, "read", real_read)
+    (tmp_path / "c" / "cache.json").chmod(0o000)
+    if os.geteuid() != 0:
+        with pytest.raises(StoreError, match="cannot be opened"):
+            store.tokens()
+
+
+def test_a_fifo_is_not_a_cache_file(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+    os.mkfifo(tmp_path / "c" / "cache.json", 0o600)
+    with pytest.raises(StoreError, match="is not a regular file"):
+        store.tokens()
+
+
+def test_no_temp_file_means_store_error_and_no_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+    (tmp_path / "c").chmod(0o500)
+    try:
+        if os.geteuid() == 0:
+            real_open = os.open
+
+            def no_create(path: str, flags: int, *args: int, **kwargs: object) -> int:
+                if str(path).endswith(".tmp"):
+                    raise OSError(30, "Read-only file system")
+                return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(os, "open", no_create)
+        with pytest.raises(StoreError, match="cannot be written"):
+            publish(str(tmp_path / "c" / "cache.json"), "{}")
+    finally:
+        (tmp_path / "c").chmod(0o700)
+    assert not (tmp_path / "c" / "cache.json").exists()
+
+
+def test_an_interrupted_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        publish(str(tmp_path / "c" / "cache.json"), "{}")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["locks"]
+
+
+def test_a_planted_locks_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir(mode=0o700)
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "c" / "locks").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StoreError, match="is not a directory"):
+        Store(str(tmp_path / "c")).put_token("k", entry(), now=NOW)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_directory_that_cannot_be_made_is_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "makedirs", refuse)
+    with pytest.raises(StoreError, match=r"is not writable: Read-only file system$"):
+        Store(str(tmp_path / "c")).put_token("k", entry(), now=NOW)
+
+
+def test_a_directory_that_cannot_be_listed_skips_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.put_token("k", entry(), now=NOW)
+
+    def refuse(path: object) -> None:
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    store.put_token("k2", entry(), now=NOW)  # no sweep, the write itself goes on
+    assert set(store.tokens()) == {"k", "k2"}
+
+
+def test_durability_steps_are_best_effort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _unlink_quietly(str(tmp_path / "absent"))  # nothing to remove: no error
+    _fsync_directory(str(tmp_path / "absent"))  # cannot be opened: skipped
+    calls: list[int] = []
+
+    def refuse(fd: int) -> None:
+        calls.append(fd)
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "fsync", refuse)
+    _fsync_directory(str(tmp_path))  # a directory that cannot be fsynced (some file systems): skipped
+    assert len(calls) == 1
