@@ -78,6 +78,8 @@ def check_sdist(path: Path, version: str) -> list[str]:
         *(f"docs/{name}" for name in MAN_PAGES),
         "packaging/check",
         "packaging/smoke.py",
+        "packaging/selfcontain.py",
+        "packaging/launcher/launcher.c",
         "packaging/pyinstaller/docker-credential-ecr-login.spec",
         "tests/fakeecr.py",
         "tests/conftest.py",
