@@ -24,7 +24,7 @@ from support import helper_exe, run_helper, sealed_env
 ROOT = Path(__file__).resolve().parent.parent
 MAN_PAGE = ROOT / "docs" / "docker-credential-ecr-login.1"
 SPEC = ROOT / "packaging" / "pyinstaller" / "docker-credential-ecr-login.spec"
-SCRIPTS = ("check", "measure", "make-tarball", "deb/build")
+SCRIPTS = ("check", "measure", "make-tarball", "deb/build", "arm64")
 DOCUMENTED_ENV = (
     "AWS_ECR_CACHE_DIR",
     "AWS_ECR_DISABLE_CACHE",
