@@ -327,12 +327,15 @@ def assume_role_with_web_identity(
     token: str,
     token_label: str = "<web identity token>",  # noqa: S107 - a label for messages, not a secret
     environ: Mapping[str, str],
+    claims: Mapping[str, Any] | None = None,
+    source_label: str | None = None,
 ) -> AwsCredentials:
     """STS AssumeRoleWithWebIdentity: ``token`` (a JWT) for ``role_arn`` (named by ``role_from``).
 
     Unsigned (the token is the credential: no other credentials are resolved or sent), in the
     registry's own region (a role in aws-cn or aws-us-gov is assumed in its partition), FIPS for a
-    ``-fips`` registry. Raises :class:`TokenFetchError`, whose text never holds the token.
+    ``-fips`` registry. Raises :class:`TokenFetchError`, whose text never holds the token. With the
+    token's ``claims`` (a CI's token from ``source_label``), a refusal names the claim STS rejected.
     """
     if not is_role_arn(role_arn):
         shown = role_arn if len(role_arn) <= 80 else role_arn[:79] + "…"
@@ -346,7 +349,11 @@ def assume_role_with_web_identity(
             RoleArn=role_arn, RoleSessionName=session_name, WebIdentityToken=token
         )
     except Exception as exc:  # every failure becomes one line; the token is cut out of it
-        raise TokenFetchError(redact(explain_web_identity(exc, role_arn, session_name), token, token_label)) from None
+        if claims is not None:
+            line = explain_ci_web_identity(exc, role_arn, region, claims, source_label or "the CI")
+        else:
+            line = explain_web_identity(exc, role_arn, session_name)
+        raise TokenFetchError(redact(line, token, token_label)) from None
     return _aws_credentials(answer, issued_at, what)
 
 
@@ -379,3 +386,41 @@ def explain_web_identity(exc: BaseException, role: str, session_name: str) -> st
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError)):
         return f"cannot reach STS to assume {role} ({one_line(exc)}): check the network, proxy and region"
     return f"STS AssumeRoleWithWebIdentity for {role} failed: {type(exc).__name__}: {one_line(exc)}"
+
+
+def explain_ci_web_identity(  # noqa: PLR0911 - one return per refusal reads best
+    exc: BaseException, role: str, region: str, claims: Mapping[str, Any], source_label: str
+) -> str:
+    """The line for a CI token STS refused: which claim (``iss``, ``aud``, ``sub``, expiry) and what to change."""
+    aud_claim = claims.get("aud")
+    audiences = sorted(str(a) for a in aud_claim) if isinstance(aud_claim, list) else [str(aud_claim or "")]
+    iss, sub, aud = str(claims.get("iss") or "(none)"), str(claims.get("sub") or "(none)"), ",".join(audiences)
+    aud = aud or "(none)"
+    provider = iss[len("https://") :] if iss.startswith("https://") else iss
+    provider = provider.rstrip("/")
+    if not isinstance(exc, ClientError):
+        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)):
+            return f"cannot reach STS ({region}) to assume {role} ({one_line(exc)}): check the network and proxy"
+        return f"STS ({region}) AssumeRoleWithWebIdentity for {role} failed: {type(exc).__name__}: {one_line(exc)}"
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", "Unknown"), one_line(error.get("Message", ""))
+    if code == "InvalidIdentityToken" and "No OpenIDConnect provider" in message:
+        return (
+            f"STS does not trust the token's issuer (iss {iss}): create an IAM OIDC identity provider for {iss} "
+            f"with client id {aud} in the account of {role}"
+        )
+    if code == "InvalidIdentityToken" and "audience" in message.lower():
+        return (
+            f"STS refused the token's audience (aud {aud}): add {aud} to the client ids of the IAM OIDC provider "
+            f"{provider}, or have the CI issue the token for sts.amazonaws.com"
+        )
+    if code == "AccessDenied":
+        return (
+            f"the trust policy of {role} refuses the token's subject (sub {sub}): allow it in the condition on "
+            f"{provider}:sub (and {provider}:aud = {aud})"
+        )
+    if code in ("ExpiredTokenException", "ExpiredToken"):
+        return f"the OIDC token from {source_label} has expired: the CI must hand out a fresh one ({message})"
+    if code == "InvalidIdentityToken":
+        return f"STS refused the OIDC token from {source_label} (iss {iss}): {message}"
+    return f"STS ({region}) AssumeRoleWithWebIdentity for {role} failed: {code}: {message}"

@@ -14,6 +14,8 @@ TOML, at ``platformdirs.user_config_dir("docker-credential-ecr")/config.toml`` (
     external_id = "ci"               # optional, with role_arn
     session_name = "builder"         # optional, with role_arn (default "docker-credential-ecr")
     region = "eu-west-1"             # region of the STS endpoint that assumes role_arn
+    web_identity = "github"          # assume role_arn (or AWS_ROLE_ARN) with a CI's OIDC token:
+                                     # github | env:NAME | file:PATH | auto (see docs/ci.md)
 
     [aliases]                        # a custom domain or mirror answered with that registry's token
     "registry.example.com" = "111122223333.dkr.ecr.eu-west-1.amazonaws.com"
@@ -94,7 +96,17 @@ def config_path(environ: Mapping[str, str]) -> tuple[str | None, bool]:
 class RegistryTable:
     """One ``[[registry]]`` table: which registries it matches and the AWS settings it gives them."""
 
-    __slots__ = ("external_id", "kind", "line", "match", "profile", "region", "role_arn", "session_name")
+    __slots__ = (
+        "external_id",
+        "kind",
+        "line",
+        "match",
+        "profile",
+        "region",
+        "role_arn",
+        "session_name",
+        "web_identity",
+    )
 
     def __init__(
         self,
@@ -107,6 +119,7 @@ class RegistryTable:
         external_id: str | None = None,
         session_name: str | None = None,
         region: str | None = None,
+        web_identity: str | None = None,
     ) -> None:
         self.match = match
         self.kind = kind  # "account", "host" or "glob"
@@ -116,6 +129,7 @@ class RegistryTable:
         self.external_id = external_id
         self.session_name = session_name
         self.region = region
+        self.web_identity = web_identity
 
     def __repr__(self) -> str:
         return f"RegistryTable(match={self.match!r}, kind={self.kind!r}, line={self.line})"
@@ -129,6 +143,8 @@ class RegistryTable:
 
     def identity_inputs(self) -> list[str]:
         """What this table adds to the identity key besides the profile (which is passed apart)."""
+        if self.web_identity:
+            return [f"helper-web-identity={self.web_identity}", f"helper-role-arn={self.role_arn or ''}"]
         if not self.role_arn:
             return []
         return [
@@ -143,7 +159,7 @@ class RegistryTable:
 
     def settings(self) -> dict[str, str]:
         """The settings this table sets, by name, for messages and ``doctor``."""
-        names = ("profile", "role_arn", "external_id", "session_name", "region")
+        names = ("profile", "role_arn", "external_id", "session_name", "region", "web_identity")
         return {name: value for name in names if (value := getattr(self, name))}
 
     def to_json(self) -> dict[str, object]:

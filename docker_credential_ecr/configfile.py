@@ -37,6 +37,7 @@ _ROLE_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 _SESSION_NAME = r"[\w+=,.@-]{2,64}"
 _PROFILE = r"[^\[\]\n\r\t]+"
 _EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
+_WEB_IDENTITY = r"github|auto|env:[A-Za-z0-9_]+|file:[^\x00]+"  # oidc.check_spec, as a pattern
 _HELPER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_PORT = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
@@ -130,6 +131,11 @@ REGISTRY_KEYS = (
         "session_name", _SESSION_NAME, "session_name {value!r} must be 2-64 letters, digits or +=,.@_-", needs_role=True
     ),
     Key("region", _REGION, "region {value!r} is not an AWS region name", lower=True),
+    Key(
+        "web_identity",
+        _WEB_IDENTITY,
+        "web_identity {value!r} is not a token source: expected github, env:NAME, file:PATH or auto",
+    ),
 )
 RULE_KEYS = ("match", *(key.name for key in REGISTRY_KEYS))
 
@@ -301,12 +307,20 @@ class _Validator:
                 value = strings[key.name]
                 if value is not None:
                     value = value.lower() if key.lower else value
-                    if key.needs_role and strings["role_arn"] is None:
+                    # A web identity's session name is its own: the role may come from AWS_ROLE_ARN.
+                    web_session = key.name == "session_name" and strings["web_identity"] is not None
+                    if key.needs_role and strings["role_arn"] is None and not web_session:
                         raise self.fail(
                             f"{what}{key.name} needs role_arn (it is a setting of the role to assume)", *where, key.name
                         )
                     self.pattern(value, key.pattern, what + key.message, *where, key.name)
                 values[key.name] = value
+            if strings["web_identity"] is not None and (strings["profile"] or strings["external_id"]):
+                raise self.fail(
+                    f"{what}web_identity excludes profile and external_id (the token is the credential)",
+                    *where,
+                    "web_identity",
+                )
             rules.append(RegistryTable(match=match, kind=kind, line=self.line_of(*where), **values))
         return tuple(rules)
 

@@ -12,6 +12,7 @@ A source gives two things:
 The sources, first match wins (:data:`SOURCES`):
 
 * :class:`KubeletWebIdentity`: the service account token of a kubelet request, for a role (KEP-4412);
+* :class:`CiWebIdentity`: a CI's OIDC token (``AWS_ECR_WEB_IDENTITY``, a table's ``web_identity``);
 * :class:`AssumedRole`: a ``[[registry]]`` table's ``role_arn``, assumed from its profile or the chain;
 * :class:`DefaultChain`: botocore's chain for a profile: environment keys, the profile (static keys,
   SSO, ``credential_process``, ``role_arn`` profiles), web identity from ``AWS_WEB_IDENTITY_TOKEN_FILE``,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.config import RegistryTable
     from docker_credential_ecr.kubelet import WebIdentity
+    from docker_credential_ecr.oidc import Setting
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.store import AwsCredentials
 
@@ -185,6 +187,59 @@ class KubeletWebIdentity(Source):
         )
 
 
+class CiWebIdentity(Source):
+    """A CI's OIDC token for a role (``AWS_ECR_WEB_IDENTITY`` or a table's ``web_identity``; see :mod:`oidc`).
+
+    The identity key holds the role, the session name and whose token it is (its stable claims, or
+    for GitHub the job's token request URL), never the token. The role's credentials are kept in the
+    store like an assumed role's; the ECR token is cut to their expiry.
+    """
+
+    kind = "CI web identity"
+    caps_token = True
+
+    def __init__(self, environ: Mapping[str, str], setting: Setting, table: RegistryTable | None) -> None:
+        super().__init__(environ)
+        self.setting = setting
+        self.table = table
+
+    def __repr__(self) -> str:
+        return f"CiWebIdentity({self.setting!r})"
+
+    def identity_inputs(self) -> list[str]:
+        from docker_credential_ecr import oidc
+
+        table = self.table.identity_inputs() if self.table is not None else []
+        return [*table, *oidc.principal_inputs(self.setting, self.environ)]
+
+    @property
+    def who(self) -> str:
+        return f"role {self.setting.role_arn} (web identity)"
+
+    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
+        from docker_credential_ecr import webidentity
+        from docker_credential_ecr.store import credentials_key
+
+        key = credentials_key(self.identity_key(), "sts", registry.partition)
+        return webidentity.credentials(registry, self.setting, environ=self.environ, keeper=keeper, key=key)
+
+
+def web_identity_setting(environ: Mapping[str, str], table: RegistryTable | None) -> Setting | None:
+    """The CI web identity for a registry (``AWS_ECR_WEB_IDENTITY`` or the table's ``web_identity``), if any."""
+    in_table = table is not None and table.web_identity
+    from_env = environ.get("AWS_ECR_WEB_IDENTITY") and not (table is not None and table.profile)
+    if not (in_table or from_env):
+        return None
+    from docker_credential_ecr import oidc
+
+    return oidc.setting_for(environ, table)
+
+
+def _ci_web_identity(context: Context) -> Source | None:
+    setting = web_identity_setting(context.environ, context.table)
+    return None if setting is None else CiWebIdentity(context.environ, setting, context.table)
+
+
 def _kubelet(context: Context) -> Source | None:
     return None if context.web_identity is None else KubeletWebIdentity(context.environ, context.web_identity)
 
@@ -199,7 +254,7 @@ def _default_chain(context: Context) -> Source:
 
 
 # Which source serves a request: the first of these that gives one. The last always does.
-SOURCES: tuple[Callable[[Context], Source | None], ...] = (_kubelet, _assumed_role, _default_chain)
+SOURCES: tuple[Callable[[Context], Source | None], ...] = (_kubelet, _ci_web_identity, _assumed_role, _default_chain)
 
 
 def select(context: Context) -> Source:

@@ -131,6 +131,50 @@ def _expand(path: str, environ: Mapping[str, str]) -> str:
     return path
 
 
+class Setting:
+    """Web identity for one registry: the token source setting, the role and the session name."""
+
+    __slots__ = ("origin", "role_arn", "session_name", "spec")
+
+    def __init__(self, spec: str, role_arn: str, session_name: str, origin: str) -> None:
+        self.spec = spec
+        self.role_arn = role_arn
+        self.session_name = session_name
+        self.origin = origin  # where the setting came from, for messages
+
+    def __repr__(self) -> str:
+        return f"Setting(spec={self.spec!r}, role_arn={self.role_arn!r}, session_name={self.session_name!r})"
+
+
+def setting_for(environ: Mapping[str, str], rule: Any = None) -> Setting | None:
+    """Web identity for a registry whose ``[[registry]]`` table is ``rule`` (None: no table).
+
+    The table's ``web_identity`` wins; else ``AWS_ECR_WEB_IDENTITY``, unless the table names a
+    ``profile`` (another principal on purpose). The role: the table's ``role_arn``, else AWS_ROLE_ARN.
+    """
+    spec = getattr(rule, "web_identity", None) or ""
+    origin = "web_identity" if spec else WEB_IDENTITY_ENV
+    if not spec and not getattr(rule, "profile", None):
+        spec = environ.get(WEB_IDENTITY_ENV, "").strip()
+    if not spec:
+        return None
+    role = getattr(rule, "role_arn", None) or environ.get("AWS_ROLE_ARN", "").strip()
+    name = getattr(rule, "session_name", None) or session_name(environ)
+    return Setting(spec, role, name, origin)
+
+
+def principal_inputs(setting: Setting, environ: Mapping[str, str]) -> list[str]:
+    """Cache-key inputs of a web identity: role, session name and whose token (see :func:`identity_inputs`)."""
+    pieces = [f"web-identity-role={setting.role_arn}", f"web-identity-session={setting.session_name}"]
+    if check_spec(setting.spec) is not None:
+        return [*pieces, f"web-identity-invalid={setting.spec}"]
+    try:
+        source = parse_source(setting.spec, environ)
+    except OIDCError:
+        return [*pieces, f"web-identity-unresolved={setting.spec}"]
+    return [*pieces, *identity_inputs(source, environ)]
+
+
 # -- the token ---------------------------------------------------------------------------------------
 def local_token(source: Source, environ: Mapping[str, str]) -> str:
     """The token of an env or file source (no network). Raises OIDCError."""
@@ -237,19 +281,22 @@ def token(source: Source, environ: Mapping[str, str], timeout: float) -> str:
 # -- claims ------------------------------------------------------------------------------------------
 def claims(jwt: str) -> dict[str, Any]:
     """The payload of a JWT, unverified (STS verifies it); empty for anything that is not one."""
-    import base64
-    import binascii
+    import binascii  # not base64, which imports re: this runs on a cache hit
 
     from docker_credential_ecr import jsonwire
 
     parts = jwt.split(".")
     if len(parts) != 3:
         return {}
+    text = parts[1].translate(_URLSAFE) + "=" * (-len(parts[1]) % 4)
     try:
-        payload = jsonwire.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)).decode("utf-8"))
-    except (ValueError, binascii.Error, RecursionError, UnicodeDecodeError):
+        payload = jsonwire.loads(binascii.a2b_base64(text.encode("ascii")).decode("utf-8"))
+    except (ValueError, binascii.Error, RecursionError, UnicodeError):
         return {}
     return payload if isinstance(payload, dict) else {}
+
+
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def audiences(payload: Mapping[str, Any]) -> list[str]:

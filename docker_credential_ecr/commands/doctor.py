@@ -71,6 +71,7 @@ SHOWN_VARIABLES = (
     "AWS_ROLE_ARN",
     "AWS_ROLE_SESSION_NAME",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ECR_WEB_IDENTITY",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
@@ -304,6 +305,7 @@ def check_credentials(environ: Mapping[str, str], principal: str, rule: Registry
             f"profile {name!r} is in neither {config_file} nor {credentials_file}: "
             f"botocore will refuse it (run `aws configure --profile {name}`)"
         )
+    check_web_identity(section, environ, rule)
     keys = {k for k in environ if k.lower() in SECRET_KEYS}
     if "AWS_ACCESS_KEY_ID" in environ and "AWS_SECRET_ACCESS_KEY" not in keys:
         section.warn("AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY: botocore ignores it")
@@ -312,6 +314,10 @@ def check_credentials(environ: Mapping[str, str], principal: str, rule: Registry
 
 def check_credential_chain(section: Section, environ: Mapping[str, str], settings: Settings) -> None:
     """Resolve the credentials as botocore would (within the timeout); a failure fails the section."""
+    from docker_credential_ecr.credentials import web_identity_setting
+
+    if web_identity_setting(environ, None) is not None:
+        return  # the CI's token is the credential, not botocore's chain: check_web_identity reported it
     from docker_credential_ecr import aws
     from docker_credential_ecr.deadline import Deadline
 
@@ -323,6 +329,24 @@ def check_credential_chain(section: Section, environ: Mapping[str, str], setting
     section.facts["resolved"] = problem is None
     if problem is not None:
         section.fail(problem)
+
+
+def check_web_identity(section: Section, environ: Mapping[str, str], table: RegistryTable | None) -> None:
+    """A CI web identity: its source, role and the token's claims (iss, sub, aud, expiry), never the token."""
+    from docker_credential_ecr.credentials import web_identity_setting
+
+    web = web_identity_setting(environ, table)
+    if web is None:
+        return
+    from docker_credential_ecr import webidentity
+
+    facts = webidentity.describe(web, environ)
+    section.facts["source"] = f"web identity ({facts.get('source', web.spec)})"
+    section.facts["web_identity"] = facts
+    if facts.get("error"):
+        section.fail(str(facts["error"]))
+    elif not web.role_arn:
+        section.fail(f"{web.origin} needs a role to assume: set AWS_ROLE_ARN (or role_arn in the [[registry]] table)")
 
 
 def check_cache(settings: Settings, registry: Registry | None, principal: str, now: float) -> Section:
