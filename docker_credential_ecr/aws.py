@@ -243,6 +243,12 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
         return (
             f"AWS profile {name!r} is not in the AWS config or credentials files: run `aws configure --profile {name}`"
         )
+    if isinstance(exc, NoCredentialsError):
+        from docker_credential_ecr import imds
+
+        cause = imds.diagnose(environ)  # instance metadata was the chain's last hope: why did it fail?
+        if cause is not None:
+            return cause
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return NO_CREDENTIALS
     if isinstance(exc, CredentialRetrievalError):

@@ -306,6 +306,8 @@ def check_credentials(environ: Mapping[str, str], principal: str, rule: Registry
             f"botocore will refuse it (run `aws configure --profile {name}`)"
         )
     check_web_identity(section, environ, rule)
+    if not explicit and not found_in and section.facts["source"] == describe({}, None):
+        check_instance_metadata(section, environ)  # the chain's last resort is all there is
     keys = {k for k in environ if k.lower() in SECRET_KEYS}
     if "AWS_ACCESS_KEY_ID" in environ and "AWS_SECRET_ACCESS_KEY" not in keys:
         section.warn("AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY: botocore ignores it")
@@ -329,6 +331,25 @@ def check_credential_chain(section: Section, environ: Mapping[str, str], setting
     section.facts["resolved"] = problem is None
     if problem is not None:
         section.fail(problem)
+
+
+def check_instance_metadata(section: Section, environ: Mapping[str, str]) -> None:
+    """Instance metadata (IMDSv2): reachable, and does its token answer reach us (hop limit)?"""
+    from docker_credential_ecr import imds
+
+    if not imds.enabled(environ):
+        section.facts["instance_metadata"] = "off (AWS_EC2_METADATA_DISABLED)"
+        return
+    state = imds.probe(environ)
+    section.facts["instance_metadata"] = {
+        "unreachable": "not reachable (not on EC2, or metadata turned off)",
+        "unanswered": "token request unanswered (IMDSv2 hop limit)",
+        "no-role": "reachable, no IAM role attached",
+        "ok": "reachable, with an IAM role",
+    }[state]
+    line = imds.diagnose_state(state)
+    if line is not None:
+        section.fail(line)
 
 
 def check_web_identity(section: Section, environ: Mapping[str, str], table: RegistryTable | None) -> None:
