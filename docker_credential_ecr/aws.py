@@ -320,6 +320,58 @@ def assume_role(registry: Registry, table: RegistryTable, *, environ: Mapping[st
     return _aws_credentials(answer, issued_at, f"STS AssumeRole for {table.role_arn}")
 
 
+def assume_role_as(
+    role_arn: str,
+    *,
+    session_name: str,
+    region: str,
+    environ: Mapping[str, str],
+    credentials: AwsCredentials | None = None,
+    profile: str | None = None,
+    external_id: str | None = None,
+    mfa_serial: str | None = None,
+    mfa_code: str | None = None,
+    duration: int | None = None,
+) -> AwsCredentials:
+    """STS AssumeRole for ``role_arn`` with ``credentials`` (else ``profile``'s chain): MFA sessions and the
+    profiles chained onto one (see :mod:`mfa`). Raises :class:`TokenFetchError` (never repeating the code).
+    """
+    session = make_session(profile)
+    if credentials is not None:
+        session.set_credentials(credentials.access_key_id, credentials.secret_access_key, credentials.session_token)
+    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name}
+    if external_id:
+        params["ExternalId"] = external_id
+    if mfa_code is not None:
+        params["SerialNumber"] = mfa_serial
+        params["TokenCode"] = mfa_code
+    if duration:
+        params["DurationSeconds"] = duration
+    issued_at = time.time()
+    try:
+        answer = sts_client(session, region, environ=environ).assume_role(**params)
+    except Exception as exc:  # one line; the code is single-use and never repeated back
+        raise TokenFetchError(_explain_assume(exc, role_arn, region, profile, mfa_serial)) from None
+    return _aws_credentials(answer, issued_at, f"STS AssumeRole for {role_arn}")
+
+
+def _explain_assume(exc: BaseException, role_arn: str, region: str, profile: str | None, mfa_serial: str | None) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Unknown"), one_line(error.get("Message", ""))
+        if "MultiFactorAuthentication failed" in message:
+            return f"STS refused the MFA code for {mfa_serial}: check the device and try again"
+        if code == "ValidationError" and "DurationSeconds" in message:
+            return f"{role_arn} does not allow a session that long ({message}): ask for less with --duration"
+        where = f" (profile {profile!r})" if profile else ""
+        return f"STS ({region}) AssumeRole for {role_arn}{where} failed: {code}: {message}"
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)):
+        return f"cannot reach STS ({region}) to assume {role_arn} ({one_line(exc)}): check the network and proxy"
+    if isinstance(exc, BotoCoreError):
+        return f"STS ({region}) AssumeRole for {role_arn}: {one_line(exc)}"
+    return f"STS ({region}) AssumeRole for {role_arn} failed: {type(exc).__name__}: {one_line(exc)}"
+
+
 def is_role_arn(value: str) -> bool:
     return value.startswith("arn:") and ":iam::" in value and ":role/" in value
 

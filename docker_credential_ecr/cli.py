@@ -30,6 +30,8 @@ COMMANDS = {
     "doctor": "explain what the helper sees for a registry, and test it",
     "cache": "show or clear the token cache (never the tokens)",
     "kubelet": "serve the kubelet image credential provider protocol",
+    "login": "ask once for a profile's MFA code, keep the session for get",
+    "logout": "forget a profile's MFA session",
 }
 
 USAGE = f"""\

@@ -13,6 +13,7 @@ The sources, first match wins (:data:`SOURCES`):
 
 * :class:`KubeletWebIdentity`: the service account token of a kubelet request, for a role (KEP-4412);
 * :class:`CiWebIdentity`: a CI's OIDC token (``AWS_ECR_WEB_IDENTITY``, a table's ``web_identity``);
+* :class:`MfaSession`: a profile whose role needs an MFA code, through the session ``login`` kept;
 * :class:`AssumedRole`: a ``[[registry]]`` table's ``role_arn``, assumed from its profile or the chain;
 * :class:`DefaultChain`: botocore's chain for a profile: environment keys, the profile (static keys,
   SSO, ``credential_process``, ``role_arn`` profiles), web identity from ``AWS_WEB_IDENTITY_TOKEN_FILE``,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.config import RegistryTable
     from docker_credential_ecr.kubelet import WebIdentity
+    from docker_credential_ecr.mfa import Chain
     from docker_credential_ecr.oidc import Setting
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.store import AwsCredentials
@@ -224,6 +226,47 @@ class CiWebIdentity(Source):
         return webidentity.credentials(registry, self.setting, environ=self.environ, keeper=keeper, key=key)
 
 
+class MfaSession(Source):
+    """A profile whose role chain needs an MFA code: the session ``login`` kept (see :mod:`mfa`).
+
+    Never a prompt: without a live session the miss fails with the line saying to run ``login``. The
+    identity key is the profile's (its settings and chain, as for any profile); the session lives in
+    the store's credentials file, kept by ``cache clear``, and the ECR token is cut to its expiry.
+    """
+
+    kind = "MFA session"
+    caps_token = True
+
+    def __init__(self, environ: Mapping[str, str], chain: Chain, profile: str | None) -> None:
+        super().__init__(environ, profile)
+        self.chain = chain
+
+    def __repr__(self) -> str:
+        return f"MfaSession(profile={self.chain.selected!r}, mfa_profile={self.chain.mfa.name!r})"
+
+    @property
+    def who(self) -> str:
+        return f"profile {self.chain.selected!r} (MFA session of profile {self.chain.mfa.name!r})"
+
+    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
+        import time
+
+        from docker_credential_ecr import mfa
+        from docker_credential_ecr.settings import Settings
+
+        region = "us-east-1" if registry.service == "ecr-public" else registry.region
+        cache_dir = Settings.from_environ(self.environ).cache_dir
+        return mfa.credentials_for(self.chain, self.environ, cache_dir, time.time(), region)
+
+
+def _mfa_session(context: Context) -> Source | None:
+    profile = context.table.profile if context.table is not None else None
+    from docker_credential_ecr import mfa
+
+    chain = mfa.find_chain(context.environ, profile)
+    return None if chain is None else MfaSession(context.environ, chain, profile)
+
+
 def web_identity_setting(environ: Mapping[str, str], table: RegistryTable | None) -> Setting | None:
     """The CI web identity for a registry (``AWS_ECR_WEB_IDENTITY`` or the table's ``web_identity``), if any."""
     in_table = table is not None and table.web_identity
@@ -254,7 +297,13 @@ def _default_chain(context: Context) -> Source:
 
 
 # Which source serves a request: the first of these that gives one. The last always does.
-SOURCES: tuple[Callable[[Context], Source | None], ...] = (_kubelet, _ci_web_identity, _assumed_role, _default_chain)
+SOURCES: tuple[Callable[[Context], Source | None], ...] = (
+    _kubelet,
+    _ci_web_identity,
+    _assumed_role,
+    _mfa_session,
+    _default_chain,
+)
 
 
 def select(context: Context) -> Source:

@@ -446,14 +446,16 @@ class Store:
         self.update(change, now=0.0)
         return removed
 
-    def clear_credentials(self) -> int:
-        """Remove every stored credential; returns how many there were."""
+    def clear_credentials(self, keep: Callable[[str], bool] | None = None) -> int:
+        """Remove every stored credential but those whose key ``keep`` accepts; returns how many went."""
         removed = 0
 
         def change(entries: dict[str, AwsCredentials]) -> None:
             nonlocal removed
-            removed = len(entries)
-            entries.clear()
+            gone = [key for key in entries if keep is None or not keep(key)]
+            removed = len(gone)
+            for key in gone:
+                del entries[key]
 
         self.update_credentials(change, now=0.0)
         return removed

@@ -92,6 +92,7 @@ def test_show_without_a_file(cache_env: Path, capsys: pytest.CaptureFixture[str]
             "exists": False,
             "error": None,
             "entries": [],
+            "mfa_sessions": [],
         },
     }
     assert not cache_env.exists()

@@ -19,6 +19,7 @@ import time
 from docker_credential_ecr import jsonwire
 from docker_credential_ecr.errors import StoreError
 from docker_credential_ecr.identity import identity_key
+from docker_credential_ecr.mfa import MIN_LEFT, is_session_key
 from docker_credential_ecr.settings import Settings
 from docker_credential_ecr.store import MAX_FILE_BYTES, SCHEMA, VERSION, Store, Token, parse_document
 
@@ -240,7 +241,7 @@ def _clear(settings: Settings) -> int:
         (store.path, store.clear, "entry", "entries", os.path.lexists(store.path)),
         (
             store.credentials_path,
-            store.clear_credentials,
+            lambda: store.clear_credentials(keep=is_session_key),  # MFA sessions stay: login is by hand
             "stored credential",
             "stored credentials",
             os.path.lexists(store.credentials_path),
@@ -270,9 +271,16 @@ def credentials_state(settings: Settings, now: float) -> dict[str, object] | Non
         state["error"] = str(exc)
         entries = {}
     described = []
+    sessions = []
     for key, creds in sorted(entries.items()):
         who, _, rest = key.partition("/")
         kind, _, scope = rest.partition("/")
+        if is_session_key(key):
+            live = creds.expires_at - now >= MIN_LEFT
+            sessions.append(
+                {"profile": scope, "expires_at": iso(creds.expires_at), "status": "live" if live else "expired"}
+            )
+            continue
         described.append(
             {
                 "principal": who,
@@ -284,6 +292,7 @@ def credentials_state(settings: Settings, now: float) -> dict[str, object] | Non
             }
         )
     state["entries"] = described
+    state["mfa_sessions"] = sessions
     return state
 
 
@@ -350,8 +359,9 @@ def _show(settings: Settings, *, as_json: bool, environ: Mapping[str, str]) -> i
 
 
 def _role_lines(roles: Mapping[str, object]) -> list[str]:
-    entries = roles["entries"]
+    entries, sessions = roles["entries"], roles.get("mfa_sessions") or []
     assert isinstance(entries, list)
+    assert isinstance(sessions, list)
     lines = ["", f"{roles['path']}: {len(entries)} stored credential{'' if len(entries) == 1 else 's'}"]
     if roles["error"]:
         lines.append(f"  note: not used: {roles['error']}")
@@ -361,6 +371,11 @@ def _role_lines(roles: Mapping[str, object]) -> list[str]:
             f"  {facts['status']:<8} principal {facts['principal']}{mine}, {facts['kind']}, "
             f"partition {facts['partition']}, "
             f"expires {facts['expires_at']}"
+        )
+    for facts in sessions:
+        lines.append(
+            f"  {facts['status']:<8} MFA session of profile {facts['profile']}, expires {facts['expires_at']} "
+            "(kept by cache clear; logout forgets it)"
         )
     return lines
 
