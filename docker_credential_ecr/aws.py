@@ -99,16 +99,32 @@ def sts_client(
     return session.client("sts", region_name=region, config=bounded_config(**options))
 
 
+class PromptRefusedError(Exception):
+    """botocore wanted to prompt for an MFA code: never here (no terminal); see mfa.py and ``login``."""
+
+
+def _refuse_prompt(prompt: str) -> str:
+    raise PromptRefusedError(prompt)
+
+
 def make_session(profile: str | None = None, credentials: AwsCredentials | None = None) -> boto3.session.Session:
     """A boto3 session for ``profile`` (None: the environment's), signing with ``credentials`` if given."""
-    if credentials is None:
-        return boto3.session.Session(profile_name=profile)
-    return boto3.session.Session(
-        profile_name=profile,
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key,
-        aws_session_token=credentials.session_token,
-    )
+    if credentials is not None:
+        return boto3.session.Session(
+            profile_name=profile,
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )
+    session = boto3.session.Session(profile_name=profile)
+    # botocore's assume-role provider asks for MFA codes with getpass: with no terminal that prints a
+    # GetPassWarning and the prompt, then fails with EOFError. Refuse instead (explain() says: login).
+    try:
+        provider = session._session.get_component("credential_provider").get_provider("assume-role")
+        provider._prompter = _refuse_prompt
+    except Exception:  # noqa: S110 - an unknown botocore: its own prompt, as before
+        pass
+    return session
 
 
 def make_client(registry: Registry, session: boto3.session.Session, environ: Mapping[str, str]) -> Any:
@@ -237,6 +253,10 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
         where, action, call = f"STS ({sts_region})", f"sts:AssumeRole on {role_arn}", "AssumeRole"
     principal = who or describe(environ, profile)
     name = selected_profile(environ, profile)
+    if isinstance(exc, PromptRefusedError):
+        from docker_credential_ecr.mfa import needs_login_line
+
+        return needs_login_line(name)
     if isinstance(exc, (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError)):
         return f"the SSO session for profile {name!r} has expired or is missing: run `aws sso login --profile {name}`"
     if isinstance(exc, ProfileNotFound):
@@ -336,9 +356,7 @@ def assume_role_as(
     """STS AssumeRole for ``role_arn`` with ``credentials`` (else ``profile``'s chain): MFA sessions and the
     profiles chained onto one (see :mod:`mfa`). Raises :class:`TokenFetchError` (never repeating the code).
     """
-    session = make_session(profile)
-    if credentials is not None:
-        session.set_credentials(credentials.access_key_id, credentials.secret_access_key, credentials.session_token)
+    session = make_session(profile, credentials)
     params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name}
     if external_id:
         params["ExternalId"] = external_id

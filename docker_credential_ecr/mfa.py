@@ -75,31 +75,41 @@ class Chain:
         self.key = key
 
 
-def _settings(name: str, config: dict[str, list[tuple[str, str]]] | None) -> dict[str, str] | None:
-    if config is None:
-        return None
-    items = config.get("default" if name == "default" else f"profile {name}")
-    if items is None and name == "default":
-        items = config.get("profile default")
-    return dict(items) if items is not None else None
+def _settings(
+    name: str, config: dict[str, list[tuple[str, str]]] | None, credentials: dict[str, list[tuple[str, str]]] | None
+) -> dict[str, str] | None:
+    """A profile's settings as botocore merges them: the config file's, over the credentials file's."""
+    merged: dict[str, str] = {}
+    found = False
+    if credentials is not None and name in credentials:
+        merged.update(credentials[name])
+        found = True
+    if config is not None:
+        items = config.get("default" if name == "default" else f"profile {name}")
+        if items is None and name == "default":
+            items = config.get("profile default")
+        if items is not None:
+            merged.update(items)
+            found = True
+    return merged if found else None
 
 
 def find_chain(environ: Mapping[str, str], profile: str | None = None) -> Chain | None:
     """The MFA profile ``profile`` (or the selected profile) chains to, or None when none needs MFA."""
     selected = selected_profile(environ, profile)
     config_path, credentials_path = aws_file_paths(environ)
-    config = _read_sections(config_path)
+    config, credentials = _read_sections(config_path), _read_sections(credentials_path)
     above: list[Role] = []
     name, seen = selected, set[str]()
     while name and name not in seen and len(seen) < _MAX_CHAIN:
         seen.add(name)
-        settings = _settings(name, config)
+        settings = _settings(name, config, credentials)
         if settings is None or not settings.get("role_arn"):
             return None
         role = Role(name, settings)
         if role.mfa_serial:
             above.reverse()
-            return Chain(selected, role, above, _session_key(environ, role, config, _read_sections(credentials_path)))
+            return Chain(selected, role, above, _session_key(environ, role, config, credentials))
         above.append(role)
         name = role.source
     return None

@@ -175,3 +175,42 @@ def test_wrong_code_and_no_terminal(fake: FakeAWS, mfa_env: dict[str, str], cach
         f"{PROGRAM}: profile 'base' needs no MFA code (no mfa_serial in its role chain): nothing to log in\n"
     )
     assert len(assume_calls(fake)) == 1  # the wrong code; the bad ones never reached STS
+
+
+def test_botocore_never_prompts(
+    fake: FakeAWS, mfa_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Wherever botocore itself would ask for the code (getpass), it is refused with the login line instead."""
+    from docker_credential_ecr import aws
+    from docker_credential_ecr import registry as registries
+
+    for name, value in mfa_env.items():
+        monkeypatch.setenv(name, value)
+    session = aws.make_session("dev")
+    credentials = session.get_credentials()  # deferred: nothing is asked yet
+    assert credentials is not None
+    with pytest.raises(aws.PromptRefusedError) as info:
+        credentials.get_frozen_credentials()
+    assert SERIAL in str(info.value)
+    registry = registries.parse(ECR_HOST)
+    assert registry is not None
+    line = aws.explain(info.value, registry, profile="dev", environ=mfa_env)
+    assert line == NEEDS_LOGIN.removeprefix(f"{PROGRAM}: ").rstrip("\n")
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")  # no GetPassWarning, no prompt
+    assert fake.calls("*") == 0
+
+
+def test_mfa_profile_in_the_credentials_file(fake: FakeAWS, mfa_env: dict[str, str], home: Path) -> None:
+    credentials = home / ".aws" / "credentials"
+    credentials.write_text(
+        credentials.read_text() + f"[ops]\nrole_arn = {DEV_ROLE}\nsource_profile = base\nmfa_serial = {SERIAL}\n"
+    )
+    proc = run_helper(["get"], {**mfa_env, "AWS_PROFILE": "ops"}, ECR_HOST)
+    assert (proc.stdout, proc.stderr) == (
+        NOT_FOUND + "\n",
+        f"{PROGRAM}: profile 'ops' needs an MFA code: run `{PROGRAM} login --profile ops`\n",
+    )
+    status, output = login_in_pty(["--profile", "ops"], mfa_env, CODE)
+    assert status == 0, output
+    get_ok({**mfa_env, "AWS_PROFILE": "ops"})
