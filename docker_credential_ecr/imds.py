@@ -65,7 +65,7 @@ def probe(environ: Mapping[str, str], timeout: float = PROBE_TIMEOUT) -> str:
             conn.request("PUT", TOKEN_PATH, headers={"x-aws-ec2-metadata-token-ttl-seconds": "60"})
             response = conn.getresponse()
             token = response.read(4096).decode("ascii", "replace")
-        except (socket.timeout, TimeoutError):
+        except (socket.timeout, TimeoutError):  # distinct classes before Python 3.10
             return "unanswered"
         except (OSError, http.client.HTTPException):
             return "unreachable"
