@@ -302,3 +302,59 @@ def test_cache_hit_imports_nothing_heavy(fake: FakeAWS, ci_env: dict[str, str], 
     assert json.loads(stdout)["Secret"] == warm["Secret"]
     assert fake.calls("*") == calls
     assert heavy(modules, bare_modules(env, workdir)) == []
+
+
+# -- the config file's web_identity -------------------------------------------------------------------
+
+
+def test_web_identity_table_key_is_validated() -> None:
+    from docker_credential_ecr import config as configs
+    from docker_credential_ecr.errors import ConfigError
+
+    table = '[[registry]]\nmatch = "123456789012"\n'
+    text = table + f'web_identity = " env:CI_TOKEN "\nrole_arn = "{ROLE}"\nsession_name = "s1"\n'
+    rule = configs.parse(text).tables[0]
+    assert (rule.web_identity, rule.role_arn, rule.session_name) == ("env:CI_TOKEN", ROLE, "s1")
+    assert rule.settings()["web_identity"] == "env:CI_TOKEN"
+    assert configs.RegistryTable.from_json(rule.to_json()).web_identity == "env:CI_TOKEN"  # the parsed copy keeps it
+    # session_name alone is a web identity setting too (the role may come from AWS_ROLE_ARN).
+    assert configs.parse(table + 'web_identity = "auto"\nsession_name = "s1"\n').tables[0].role_arn is None
+    for bad, message in (
+        ('web_identity = "gitlab"', "web_identity 'gitlab' is not a token source"),
+        ('web_identity = "env:"', "web_identity 'env:' is not a token source"),
+        ('web_identity = "github"\nprofile = "p"', "web_identity excludes profile and external_id"),
+        (f'web_identity = "github"\nrole_arn = "{ROLE}"\nexternal_id = "x1"', "excludes profile and external_id"),
+        ("web_identity = 3", "web_identity"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            configs.parse(table + bad + "\n")
+
+
+def test_principal_follows_the_table_and_the_claims(tmp_path: Path) -> None:
+    from docker_credential_ecr import config as configs
+    from docker_credential_ecr.helper import Helper
+    from docker_credential_ecr.registry import parse
+    from docker_credential_ecr.settings import Settings
+
+    registry = parse(ECR_HOST)
+    assert registry is not None
+    claims = {"iss": GITLAB_ISSUER, "aud": "sts.amazonaws.com", "sub": GITLAB_SUB}
+    base = {"HOME": str(tmp_path), "AWS_ECR_CACHE_DIR": str(tmp_path / "c"), "AWS_ROLE_ARN": ROLE}
+
+    def principal(environ: dict[str, str], text: str = "") -> str:
+        config = configs.parse(text)
+        resolution = config.resolve(ECR_HOST)
+        assert resolution is not None
+        return Helper(Settings.from_environ(environ), config=config).identity_key(resolution)
+
+    plain = principal(base)
+    web = {**base, "AWS_ECR_WEB_IDENTITY": "env:T", "T": fakeecr.make_jwt(claims)}
+    assert principal(web) != plain
+    assert principal({**web, "T": fakeecr.make_jwt({**claims, "exp": 5})}) == principal(web)  # rotation
+    assert principal({**web, "T": fakeecr.make_jwt({**claims, "sub": "other"})}) != principal(web)
+    assert principal({**web, "AWS_ROLE_ARN": ROLE + "2"}) != principal(web)
+    table = f'[[registry]]\nmatch = "123456789012"\nweb_identity = "env:T"\nrole_arn = "{ROLE}"\n'
+    assert principal({**base, "T": web["T"]}, table) not in (plain, principal(web))
+    # A table with its own profile is another principal on purpose: the environment's web identity stays out.
+    with_profile = '[[registry]]\nmatch = "123456789012"\nprofile = "p"\n'
+    assert principal(web, with_profile) == principal(base, with_profile)

@@ -178,7 +178,7 @@ def test_session_name(environ: dict[str, str], expected: str) -> None:
 _CI_VARS = list(oidc._CI_RUN)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     pair=st.sampled_from(_CI_VARS),
     repo=st.text(min_size=0, max_size=200),
