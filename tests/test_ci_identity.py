@@ -358,3 +358,18 @@ def test_principal_follows_the_table_and_the_claims(tmp_path: Path) -> None:
     # A table with its own profile is another principal on purpose: the environment's web identity stays out.
     with_profile = '[[registry]]\nmatch = "123456789012"\nprofile = "p"\n'
     assert principal(web, with_profile) == principal(base, with_profile)
+
+
+def test_doctor_without_a_registry_takes_the_ci_token_as_the_credential(fake: FakeAWS, ci_env: dict[str, str]) -> None:
+    env = gitlab(fake, ci_env)
+    proc = run_helper(["doctor", "--json"], env)
+    report = json.loads(proc.stdout)
+    credentials = report["sections"]["credentials"]
+    assert credentials["problems"] == []  # not "no AWS credentials found": there are none but the token
+    assert credentials["web_identity"]["sub"] == GITLAB_SUB
+    assert proc.returncode == 0, proc.stdout
+    refused = run_helper(["doctor", "--json"], {**env, "GITLAB_OIDC_TOKEN": ""})
+    assert refused.returncode == 1
+    problems = json.loads(refused.stdout)["sections"]["credentials"]["problems"]
+    assert [p["level"] for p in problems] == ["fail"]
+    assert "no OIDC token in environment variable GITLAB_OIDC_TOKEN" in problems[0]["message"]
