@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import time
 
 import boto3.session
@@ -266,7 +267,9 @@ def explain(  # noqa: PLR0911, PLR0912 - one return per kind of failure reads be
     if isinstance(exc, NoCredentialsError):
         from docker_credential_ecr import imds
 
-        cause = imds.diagnose(environ)  # instance metadata was the chain's last hope: why did it fail?
+        # Instance metadata was the chain's last hope: why did it fail? botocore read the process's
+        # environment for it, so the probe does too (``environ`` wins where it says otherwise).
+        cause = imds.diagnose({**os.environ, **environ})
         if cause is not None:
             return cause
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
