@@ -52,7 +52,17 @@ def test_write_list() -> None:
 
 
 def test_credentials_repr_hides_secret() -> None:
-    assert "hunter2" not in repr(protocol.Credentials("h", "u", "hunter2"))
+    assert (
+        repr(protocol.Credentials("h", "u", "hunter2")) == "Credentials(server_url='h', username='u', secret=<hidden>)"
+    )
+
+
+def test_request_bound_is_one_mebibyte() -> None:
+    """The bound itself: a request of exactly 1 MiB is read whole, one byte more is cut."""
+    assert protocol.MAX_REQUEST_BYTES == 1024 * 1024
+    whole = b"h" * protocol.MAX_REQUEST_BYTES
+    assert protocol.read_request(io.BytesIO(whole)) == whole.decode()
+    assert protocol.read_request(io.BytesIO(whole + b"x")) == whole.decode()
 
 
 def test_parse_credentials() -> None:
@@ -73,8 +83,10 @@ def test_parse_credentials() -> None:
     ],
 )
 def test_parse_credentials_errors(text: str, error: type[Exception]) -> None:
-    with pytest.raises(error):
+    with pytest.raises(error) as info:
         protocol.parse_credentials(text)
+    if error is BadRequestError:  # the text docker shows the user, the same for every malformed body
+        assert info.value.message == "invalid credentials JSON on stdin"  # type: ignore[attr-defined]
 
 
 def test_write_error_is_the_message_alone() -> None:
