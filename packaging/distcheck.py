@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN_PAGES = ("docker-credential-ecr-login.1", "ecr-credential-provider.1")
+# The two commands, as launchers in the wheel's .data/scripts (not console-script entry points):
+# name -> the function they call.
 SCRIPTS = {
     "docker-credential-ecr-login": "docker_credential_ecr.cli:main",
     "ecr-credential-provider": "docker_credential_ecr.cli:kubelet_main",
@@ -47,17 +49,39 @@ def check_wheel(path: Path, version: str) -> list[str]:
         description = metadata.get_payload()
         if not isinstance(description, str) or not description.strip():
             problems.append("wheel: METADATA has no long description (README)")
-        entry_points = configparser.ConfigParser()
-        entry_points.read_string(wheel.read(f"{dist_info}/entry_points.txt").decode())
-        scripts = dict(entry_points["console_scripts"]) if entry_points.has_section("console_scripts") else {}
-        if scripts != SCRIPTS:
-            problems.append(f"wheel: console scripts {scripts} != {SCRIPTS}")
+        problems += check_launchers(wheel, dist_info, f"docker_credential_ecr-{version}.data/scripts")
         for name in MAN_PAGES:
             if f"{data}/share/man/man1/{name}" not in names:
                 problems.append(f"wheel: no man page {data}/share/man/man1/{name}")
         problems += [f"wheel: missing {name}" for name in sorted(package_modules() - names)]
         junk = [n for n in names if n.startswith("tests/") or "__pycache__" in n or n.endswith(".pyc")]
         problems += [f"wheel: should not hold {name}" for name in sorted(junk)]
+    return problems
+
+
+def check_launchers(wheel: zipfile.ZipFile, dist_info: str, scripts_dir: str) -> list[str]:
+    """Both commands are launchers in .data/scripts: "#!python" (rewritten by installers), executable,
+    calling their function without importing re; no console-script entry point shadows them."""
+    problems: list[str] = []
+    if f"{dist_info}/entry_points.txt" in wheel.namelist():
+        entry_points = configparser.ConfigParser()
+        entry_points.read_string(wheel.read(f"{dist_info}/entry_points.txt").decode())
+        if entry_points.has_section("console_scripts"):
+            problems.append(f"wheel: console scripts {dict(entry_points['console_scripts'])} (pip's shim imports re)")
+    for name, target in SCRIPTS.items():
+        path = f"{scripts_dir}/{name}"
+        if path not in wheel.namelist():
+            problems.append(f"wheel: no launcher {path}")
+            continue
+        text = wheel.read(path).decode()
+        module, function = target.split(":")
+        code = [line for line in text.splitlines()[1:] if line and not line.startswith("#")]
+        if not text.startswith("#!python\n"):
+            problems.append(f"wheel: {path} does not start with #!python (installers rewrite only that)")
+        if code != ["import sys", f"from {module} import {function}", f"sys.exit({function}())"]:
+            problems.append(f"wheel: {path} is not the launcher of {target}: {code}")
+        if not (wheel.getinfo(path).external_attr >> 16) & 0o111:
+            problems.append(f"wheel: {path} is not executable")
     return problems
 
 
@@ -80,6 +104,7 @@ def check_sdist(path: Path, version: str) -> list[str]:
         "packaging/smoke.py",
         "packaging/selfcontain.py",
         "packaging/launcher/launcher.c",
+        *(f"packaging/launchers/{name}" for name in SCRIPTS),
         "packaging/pyinstaller/docker-credential-ecr-login.spec",
         "tests/fakeecr.py",
         "tests/conftest.py",

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from fakeecr import FakeAWS
-from support import ECR_HOST, PUBLIC_HOST, get_ok
+from support import ECR_HOST, PUBLIC_HOST, get_ok, helper_exe
 
 # Imported on a cache hit, these are a regression. Submodules count too (botocore.session...).
 HEAVY = (
@@ -180,6 +180,70 @@ def test_list_imports_nothing_heavy(env: dict[str, str], fake: FakeAWS, workdir:
     assert json.loads(stdout) == {f"https://{ECR_HOST}": "AWS"}
     assert fake.calls("*") == calls
     assert heavy(modules, bare_modules(env, workdir)) == []
+
+
+def imported_by(argv: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> tuple[set[str], str]:
+    """(every module that ``argv`` imported, by ``PYTHONPROFILEIMPORTTIME``, its stdout); it must exit 0.
+
+    For a program run as a user runs it (through its #! line), where no probe can be slipped in.
+    """
+    proc = subprocess.run(
+        argv,
+        input=stdin.encode(),
+        capture_output=True,
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    lines = proc.stderr.decode().splitlines()
+    assert lines, "no import listing on stderr"
+    assert all(line.startswith("import time:") for line in lines), lines  # and nothing else said
+    # "import time: <self us> | <cumulative us> | <indent><module>", after a header line
+    modules = {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+    return modules, proc.stdout.decode()
+
+
+@pytest.mark.parametrize("host", [ECR_HOST, PUBLIC_HOST])
+def test_installed_launcher_hit_imports_nothing_heavy(
+    env: dict[str, str], fake: FakeAWS, workdir: Path, host: str
+) -> None:
+    """The command as the installer put it in the bin dir: our launcher, not a console-script shim.
+
+    Its #! line names this environment's interpreter (the wheel's "#!python", rewritten), and a hit
+    through it imports nothing heavy, re included (pip's console-script template imports re).
+    """
+    exe = helper_exe()
+    first_line = Path(exe).read_bytes().split(b"\n", 1)[0].decode()
+    assert first_line.startswith("#!/"), first_line
+    assert os.path.samefile(first_line[2:].strip(), sys.executable), (first_line, sys.executable)
+    warm = get_ok(env, host)
+    calls = fake.calls("*")
+    modules, stdout = imported_by([exe, "get"], env, workdir, host)
+    assert json.loads(stdout)["Secret"] == warm["Secret"]
+    assert fake.calls("*") == calls
+    baseline, _ = imported_by([sys.executable, "-c", "pass"], env, workdir)
+    assert "docker_credential_ecr.cli" in modules
+    assert heavy(modules, baseline) == []
+
+
+def test_the_import_listing_sees_what_a_console_script_shim_imports(
+    env: dict[str, str], fake: FakeAWS, workdir: Path
+) -> None:
+    """The launcher check can fail: pip's console-script template (written here) imports re."""
+    shim = workdir / "shim"
+    shim.write_text(
+        f"#!{sys.executable}\nimport re\nimport sys\nfrom docker_credential_ecr.cli import main\n"
+        'if __name__ == "__main__":\n'
+        '    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])\n'
+        "    sys.exit(main())\n"
+    )
+    shim.chmod(0o755)
+    get_ok(env)
+    modules, _ = imported_by([str(shim), "get"], env, workdir, ECR_HOST)
+    baseline, _ = imported_by([sys.executable, "-c", "pass"], env, workdir)
+    assert "re" in heavy(modules, baseline)
 
 
 def test_the_probe_sees_a_miss_import_botocore(env: dict[str, str], fake: FakeAWS, workdir: Path) -> None:
