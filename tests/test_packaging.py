@@ -237,3 +237,17 @@ def test_smoke_harness_passes_on_the_installed_console_scripts(fake: FakeAWS) ->
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("  ok  ") == 9, proc.stdout
+
+
+def test_readme_lists_every_debian_package_scripts_test_installs() -> None:
+    """A new user reads in the README what scripts/test will apt-get install, every package of it."""
+    script = (ROOT / "scripts" / "test").read_text()
+    found = re.search(r"^APT_PACKAGES=\(([^)]*)\)", script, re.MULTILINE)
+    assert found is not None, "scripts/test has no APT_PACKAGES=(...) list"
+    packages = found.group(1).split()
+    assert "skopeo" in packages
+    readme = (ROOT / "README.md").read_text()
+    unlisted = [p for p in packages if re.search(rf"(?<![\w.-]){re.escape(p)}(?![\w.-])", readme) is None]
+    assert unlisted == [], f"README.md does not list these packages that scripts/test installs: {unlisted}"
+    # The benchmarks' tools are benchmarks/install's business, not the tests'.
+    assert not {"hyperfine", "amazon-ecr-credential-helper"} & set(packages)
