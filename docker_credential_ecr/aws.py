@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from botocore.credentials import Credentials
+
     from docker_credential_ecr.config import RegistryTable
     from docker_credential_ecr.registry import Registry
 
@@ -212,7 +214,8 @@ def credentials_problem(environ: Mapping[str, str], profile: str | None = None) 
     from docker_credential_ecr.registry import Registry
 
     try:
-        credentials = make_session(profile).get_credentials()
+        # Optional, whatever the stubs say: older botocore-stubs (the newest for Python 3.9) do not.
+        credentials: Credentials | None = make_session(profile).get_credentials()
         if credentials is None:
             return NO_CREDENTIALS
         credentials.get_frozen_credentials()
