@@ -54,16 +54,15 @@ def platformdirs_user_dir(kind: str, app: str) -> str:
 
     The spec: a relative path in an XDG variable is invalid and ignored; platformdirs also treats a
     relative HOME as unset (the passwd entry is asked). Recent platformdirs follow both rules, and then
-    its answer is the expected one. Python 3.9 gets platformdirs 4.4 at most, which takes them
-    verbatim and answers a relative path (one that moves with the working directory): there, and only
-    there, the expected answer is spelled out from the rules instead.
+    its answer is the expected one. Older ones take them verbatim and answer a relative path (one
+    that moves with the working directory): 4.4, the newest for Python 3.9, both; 4.12, the newest
+    for 3.10, a relative HOME. There, and only there, the answer is spelled out from the rules.
     """
     import platformdirs
 
     theirs: str = getattr(platformdirs, f"user_{kind}_dir")(app)
     if os.path.isabs(theirs):
         return theirs
-    assert sys.version_info < (3, 10), f"platformdirs {platformdirs.__version__} answered a relative {theirs!r}"
     variable, default = _XDG[kind]
     base = os.environ.get(variable, "")
     if not os.path.isabs(base):
