@@ -229,7 +229,7 @@ class Tools:
     def write_pip_shim(self) -> None:
         """Our helper behind pip's console-script template, for comparison with the installed launcher.
 
-        The wheel ships its own launchers (``packaging/launchers``), which pip installs as they are.
+        The wheel ships its own launchers (``packaging/wheel-scripts``), which pip installs as they are.
         A ``[project.scripts]`` entry point would get pip's generated script instead (distlib's and
         installer's are the same), which runs ``import re`` before it imports the package, to tidy
         ``sys.argv[0]`` on Windows: about half a bare interpreter start the helper does not need.

@@ -104,7 +104,7 @@ def check_sdist(path: Path, version: str) -> list[str]:
         "packaging/smoke.py",
         "packaging/selfcontain.py",
         "packaging/launcher/launcher.c",
-        *(f"packaging/launchers/{name}" for name in SCRIPTS),
+        *(f"packaging/wheel-scripts/{name}" for name in SCRIPTS),
         "packaging/pyinstaller/docker-credential-ecr-login.spec",
         "tests/fakeecr.py",
         "tests/conftest.py",
