@@ -57,7 +57,18 @@ def test_freshness(offset: float, fresh: bool, usable: bool) -> None:
 
 
 def test_repr_hides_password() -> None:
-    assert "pw" not in repr(entry()).replace("password", "")
+    assert repr(entry()) == f"Token(username='AWS', expires_at={NOW + 12 * HOUR}, hosts=('h',))"
+
+
+def test_a_0_1_0_token_file_is_read() -> None:
+    """The token file's format is unchanged since 0.1.0: an upgrade keeps the cache (version 1)."""
+    doc = {
+        "schema": "docker-credential-ecr/token-cache",
+        "version": 1,
+        "entries": {"k": {"username": "AWS", "password": "pw", "issued_at": NOW, "expires_at": NOW + HOUR}},
+    }
+    assert [t.hosts for t in parse_document(json.dumps(doc)).values()] == [()]
+    assert json.loads(render_document({}))["version"] == 1
 
 
 def test_key_separates_region_fips_dualstack_service() -> None:
@@ -118,6 +129,9 @@ def test_expired_entries_are_pruned_on_write(tmp_path: Path) -> None:
     cache = Store(str(tmp_path))
     cache.put_token("old", entry(issued=NOW - 20 * HOUR), now=NOW - 20 * HOUR)
     cache.put_token("new", entry(), now=NOW)
+    assert set(cache.tokens()) == {"new"}
+    cache.put_token("ends-now", entry(issued=NOW - HOUR, lifetime=HOUR), now=NOW - 1)
+    cache.put_token("new", entry(), now=NOW)  # a token whose expiry is now is gone
     assert set(cache.tokens()) == {"new"}
 
 
@@ -259,7 +273,7 @@ def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(StoreError, match="No space left"):
+    with pytest.raises(StoreError, match=r"^cache file .*cache\.json cannot be written: No space left on device$"):
         cache.put_token("k2", entry(), now=NOW)
     assert (tmp_path / "c" / "cache.json").read_bytes() == before
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".tmp")]
@@ -400,6 +414,8 @@ def test_a_planted_lock_file_is_refused_not_followed(tmp_path: Path, kind: str) 
         lock.chmod(0o666)
     with pytest.raises(StoreError, match=r"^cache lock cannot be taken: ") as info:
         store.put_token("k", entry(), now=NOW)
+    if kind == "other-mode":
+        assert str(info.value) == f"cache lock cannot be taken: lock file {lock} is writable by other users"
     assert not isinstance(info.value, StoreBusyError)
     assert target.read_text() == "keep"
     assert not (tmp_path / "c" / "cache.json").exists()
@@ -501,14 +517,25 @@ def test_no_temp_file_means_store_error_and_no_change(tmp_path: Path, monkeypatc
 def test_an_interrupted_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(str(tmp_path / "c"))
     store.ensure_directory()
+    real_open, real_fsync = os.open, os.fsync
+    temps: list[str] = []
 
-    def interrupted(fd: int) -> None:
+    def record(path: str, flags: int, *args: int, **kwargs: object) -> int:
+        temps.append(os.path.basename(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    def interrupted_once(fd: int) -> None:
+        monkeypatch.setattr(os, "fsync", real_fsync)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "fsync", interrupted)
+    monkeypatch.setattr(os, "open", record)
+    monkeypatch.setattr(os, "fsync", interrupted_once)
     with pytest.raises(KeyboardInterrupt):
         publish(str(tmp_path / "c" / "cache.json"), "{}")
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["locks"]
+    # Named so that the next writer's sweep finds it, had this process been killed instead.
+    assert temps[0].startswith("cache.json.")
+    assert temps[0].endswith(".tmp")
 
 
 def test_a_planted_locks_directory_is_refused(tmp_path: Path) -> None:
