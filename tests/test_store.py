@@ -208,6 +208,17 @@ def test_oversized_file_is_a_miss(tmp_path: Path) -> None:
     assert Store(str(tmp_path)).tokens() == {}
 
 
+def test_the_size_bound_is_4_mib_exactly(tmp_path: Path) -> None:
+    """A file of exactly 4 MiB is read; one byte more is not ours (a miss)."""
+    tmp_path.chmod(0o700)
+    text = render_document({"k": entry()})
+    path = tmp_path / "cache.json"
+    path.write_text(text + " " * ((4 << 20) - len(text)))
+    assert set(Store(str(tmp_path)).tokens()) == {"k"}
+    path.write_text(text + " " * ((4 << 20) - len(text) + 1))
+    assert Store(str(tmp_path)).tokens() == {}
+
+
 def test_symlinked_file_is_refused(tmp_path: Path) -> None:
     directory = tmp_path / "c"
     directory.mkdir(mode=0o700)
@@ -243,7 +254,7 @@ def test_file_writable_by_others_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cache.json"
     path.write_text(render_document({"k": entry()}))
     path.chmod(0o666)
-    with pytest.raises(StoreError, match="writable by other users"):
+    with pytest.raises(StoreError, match=r"^cache file .*cache\.json is writable by other users$"):
         Store(str(tmp_path)).tokens()
 
 
@@ -416,6 +427,8 @@ def test_a_planted_lock_file_is_refused_not_followed(tmp_path: Path, kind: str) 
         store.put_token("k", entry(), now=NOW)
     if kind == "other-mode":
         assert str(info.value) == f"cache lock cannot be taken: lock file {lock} is writable by other users"
+    if kind == "fifo":
+        assert str(info.value) == f"cache lock cannot be taken: {lock} is not a regular file"
     assert not isinstance(info.value, StoreBusyError)
     assert target.read_text() == "keep"
     assert not (tmp_path / "c" / "cache.json").exists()
