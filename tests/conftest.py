@@ -9,6 +9,7 @@ import pytest
 
 from fakeecr import FakeAWS
 from support import sealed_env
+from world import World
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ def fake() -> Iterator[FakeAWS]:
     """The local stand-in for ECR, ECR Public, STS, SSO, container and instance credentials."""
     with FakeAWS() as server:
         yield server
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    """The in-process fake world (``tests/world.py``): the real Helper, a test clock and token fetcher."""
+    return World(tmp_path)
 
 
 @pytest.fixture

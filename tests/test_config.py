@@ -18,9 +18,10 @@ from docker_credential_ecr.errors import BadRequestError, ConfigError, Credentia
 from docker_credential_ecr.helper import Helper
 from docker_credential_ecr.registry import Registry, parse
 from docker_credential_ecr.settings import APP_NAME, Settings
-from docker_credential_ecr.store import Store, Token
+from docker_credential_ecr.store import Store
 from fakeecr import FakeAWS, access_key_for_role
 from support import ECR_HOST, NOT_FOUND, OTHER_ACCOUNT_HOST, WEST_HOST, get_ok, platformdirs_user_dir, run_helper
+from world import CONFIG_VARIABLE, World, write_config
 
 MIRROR = "mirror.example.com"
 ROLE = "arn:aws:iam::210987654321:role/ecr-pull"
@@ -56,20 +57,10 @@ def reg(host: str) -> Registry:
     return registry
 
 
-def write_config(path: Path, text: str, *, age: float = 60.0) -> Path:
-    """Write a config file whose modification time is ``age`` seconds ago (old enough to be copied)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    then = time.time() - age
-    os.utime(path, (then, then))
-    return path
-
-
 def settings_for(tmp_path: Path, config: Path | None, **environ: str) -> Settings:
-    env = {"HOME": str(tmp_path / "home"), "AWS_ECR_CACHE_DIR": str(tmp_path / "cache"), **environ}
-    if config is not None:
-        env["DOCKER_CREDENTIAL_ECR_CONFIG"] = str(config)
-    return Settings.from_environ(env)
+    """The settings of the fake world under ``tmp_path``, reading ``config`` (a file the test wrote)."""
+    named = {} if config is None else {CONFIG_VARIABLE: str(config)}
+    return World(tmp_path, **environ).settings(**named)
 
 
 # -- where the file is ------------------------------------------------------------------------------
@@ -454,28 +445,7 @@ def test_a_bad_file_is_never_copied(tmp_path: Path) -> None:
     assert not (tmp_path / "cache" / "config.json").exists()
 
 
-# -- the helper honours it (in process, fake fetcher) ----------------------------------------------------
-class World:
-    def __init__(self, tmp_path: Path, text: str | None) -> None:
-        self.tmp_path = tmp_path
-        self.config = write_config(tmp_path / "config.toml", text) if text is not None else None
-        self.calls: list[str] = []
-        self.warnings: list[str] = []
-        self.now = 1_800_000_000.0
-
-    def fetch(self, registry: Registry) -> Token:
-        self.calls.append(registry.host)
-        return Token(username="AWS", password=f"pw{len(self.calls)}", issued_at=self.now, expires_at=self.now + 43200)
-
-    def helper(self, **environ: str) -> Helper:
-        return Helper(
-            settings_for(self.tmp_path, self.config, **environ),
-            clock=lambda: self.now,
-            fetch=self.fetch,
-            warn=self.warnings.append,
-        )
-
-
+# -- the helper honours it (in process: the fake world of tests/world.py) ---------------------------------
 def identity(helper: Helper, host: str) -> str:
     """The identity key that ``helper`` stores ``host``'s token under."""
     resolution = helper.resolve(host)
@@ -491,8 +461,8 @@ def test_two_profiles_never_share_a_token(tmp_path: Path) -> None:
     assert identity(helper, ECR_HOST) != identity(helper, OTHER_ACCOUNT_HOST)
     assert helper.get(ECR_HOST).secret == "pw1"
     assert helper.get(OTHER_ACCOUNT_HOST).secret == "pw2"
-    assert world.calls == [ECR_HOST, OTHER_ACCOUNT_HOST]
-    plain = World(tmp_path / "plain", None)
+    assert world.hosts == [ECR_HOST, OTHER_ACCOUNT_HOST]
+    plain = World(tmp_path / "plain")
     assert identity(plain.helper(), ECR_HOST) == identity(plain.helper(), OTHER_ACCOUNT_HOST)
 
 
@@ -501,7 +471,7 @@ def test_two_profiles_never_share_a_token(tmp_path: Path) -> None:
     ['profile = "a"', f'role_arn = "{ROLE}"', f'role_arn = "{ROLE}"\nexternal_id = "x1"'],
 )
 def test_each_setting_changes_the_identity_key(tmp_path: Path, setting: str) -> None:
-    plain = identity(World(tmp_path / "plain", None).helper(), ECR_HOST)
+    plain = identity(World(tmp_path / "plain").helper(), ECR_HOST)
     configured = World(tmp_path, f'[[registry]]\nmatch = "123456789012"\n{setting}\n').helper()
     assert identity(configured, ECR_HOST) != plain
     # A table that sets nothing keeps the default chain, and so the default identity key.
@@ -514,19 +484,19 @@ def test_alias_is_served_with_its_registrys_token_and_listed(tmp_path: Path) -> 
     answer = world.helper().get(f"https://{MIRROR}/v2/")
     assert (answer.server_url, answer.secret) == (f"https://{MIRROR}/v2/", "pw1")
     assert world.helper().get(ECR_HOST).secret == "pw1"  # one token for both
-    assert world.calls == [ECR_HOST]
+    assert world.hosts == [ECR_HOST]
     assert world.helper().list() == {f"https://{MIRROR}": "AWS", f"https://{ECR_HOST}": "AWS"}
     # Alias gone from the config: no longer listed (get would not answer it).
-    write_config(world.config, "# nothing\n", age=30)  # type: ignore[arg-type]
+    world.write_config("# nothing\n", age=30)
     assert world.helper().list() == {f"https://{ECR_HOST}": "AWS"}
     with pytest.raises(CredentialsNotFoundError):
         world.helper().get(MIRROR)
 
 
 def test_list_follows_the_current_config(tmp_path: Path) -> None:
-    world = World(tmp_path, None)
+    world = World(tmp_path)
     world.helper().get(ECR_HOST)
-    world.config = write_config(tmp_path / "config.toml", '[[registry]]\nmatch = "123456789012"\nprofile = "a"\n')
+    world.write_config('[[registry]]\nmatch = "123456789012"\nprofile = "a"\n')
     assert world.helper().list() == {}  # another principal now: its token is not this one
 
 

@@ -17,15 +17,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability import NOT_FOUND, PROGRAM, PROTOCOL_ERRORS, assert_protocol_answer, make_env, run
 
 from docker_credential_ecr import cli, protocol, registry
 from docker_credential_ecr import store as cachemod
 from docker_credential_ecr.errors import HelperError, MissingServerURLError
-from docker_credential_ecr.helper import Helper
-from docker_credential_ecr.settings import Settings
-from docker_credential_ecr.store import Token
 from fakeecr import FakeAWS, running_fake
+from reliability import NOT_FOUND, PROGRAM, PROTOCOL_ERRORS, assert_protocol_answer, make_env, run
+from world import World
 
 ASCII_WHITESPACE = " \t\n\r\f\v"
 VALID_HOSTS = (
@@ -247,32 +245,17 @@ def test_cache_file_contents_are_never_trusted_blindly(tmp_path: Path) -> None:
 # -- every action, in process --------------------------------------------------------------------
 
 
-class RecordingFetch:
-    """A token fetcher that counts its calls instead of calling AWS."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __call__(self, reg: registry.Registry) -> Token:
-        self.calls.append(reg.host)
-        return Token(username="AWS", password="in-process-fuzz-password-0123456789", issued_at=1e9, expires_at=4e9)
-
-
 @pytest.mark.parametrize("ignore_storage", [False, True])
 def test_every_action_in_process(tmp_path: Path, ignore_storage: bool) -> None:
-    environ = {
-        "HOME": str(tmp_path),
-        "AWS_ECR_CACHE_DIR": str(tmp_path / "cache"),
-        "AWS_ECR_IGNORE_CREDS_STORAGE": "true" if ignore_storage else "",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001",
-    }
-    fetch = RecordingFetch()
+    world = World(
+        tmp_path,
+        AWS_ECR_IGNORE_CREDS_STORAGE="true" if ignore_storage else "",
+        AWS_CONFIG_FILE=str(tmp_path / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+        AWS_ACCESS_KEY_ID="AKIAFAKEFAKEFAKE0001",
+    )
     seen = {"examples": 0, "ecr": 0}
-
-    def factory() -> Helper:
-        return Helper(Settings.from_environ(environ), fetch=fetch, warn=lambda line: None)
+    factory = world.helper
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.sampled_from(cli.PROTOCOL_ACTIONS), STDIN)
@@ -281,7 +264,7 @@ def test_every_action_in_process(tmp_path: Path, ignore_storage: bool) -> None:
     @example("get", b"x" * (protocol.MAX_REQUEST_BYTES + 10))
     @example("get", b" https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/\n")
     def prop(action: str, data: bytes) -> None:
-        before = len(fetch.calls)
+        before = len(world.calls)
         seen["examples"] += 1
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -296,7 +279,7 @@ def test_every_action_in_process(tmp_path: Path, ignore_storage: bool) -> None:
             except MissingServerURLError:
                 ecr = None
         if ecr is None:
-            assert len(fetch.calls) == before, f"an AWS call for {data[:80]!r}"
+            assert len(world.calls) == before, f"an AWS call for {data[:80]!r}"
         else:
             seen["ecr"] += 1
         if action in ("store", "erase") and status == 0:
@@ -317,7 +300,7 @@ def test_every_action_in_process(tmp_path: Path, ignore_storage: bool) -> None:
     prop()
     assert seen["examples"] >= 300
     assert seen["ecr"] >= 1, seen
-    print(f"fuzz in process: {seen}, fetches {len(fetch.calls)}")
+    print(f"fuzz in process: {seen}, fetches {len(world.calls)}")
 
 
 # -- every action, as a process ------------------------------------------------------------------

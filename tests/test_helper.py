@@ -1,4 +1,4 @@
-"""Helper semantics with an injected clock and token fetcher (no network, no subprocess)."""
+"""Helper semantics in the fake world (``tests/world.py``): injected clock and fetcher, no network."""
 
 from __future__ import annotations
 
@@ -6,50 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecr.errors import CredentialsNotFoundError, NotImplementedByHelperError, TokenFetchError
-from docker_credential_ecr.helper import Helper
+from docker_credential_ecr.errors import CredentialsNotFoundError, NotImplementedByHelperError
 from docker_credential_ecr.protocol import Credentials
-from docker_credential_ecr.registry import Registry
 from docker_credential_ecr.settings import Settings
-from docker_credential_ecr.store import Token
+from world import HOST, HOUR, World
 
-HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 SAME_REGION = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
 OTHER_REGION = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-HOUR = 3600.0
-
-
-class World:
-    """A clock, a fetcher that counts and can fail, and what the helper wrote to stderr."""
-
-    def __init__(self, tmp_path: Path, **environ: str) -> None:
-        self.now = 1_800_000_000.0
-        self.calls: list[Registry] = []
-        self.fail: str | None = None
-        self.lifetime = 12 * HOUR
-        self.warnings: list[str] = []
-        self.environ = {"HOME": str(tmp_path / "home"), "AWS_ECR_CACHE_DIR": str(tmp_path / "cache"), **environ}
-
-    def fetch(self, registry: Registry) -> Token:
-        self.calls.append(registry)
-        if self.fail:
-            raise TokenFetchError(self.fail)
-        return Token(
-            username="AWS", password=f"pw{len(self.calls)}", issued_at=self.now, expires_at=self.now + self.lifetime
-        )
-
-    def helper(self) -> Helper:
-        return Helper(
-            Settings.from_environ(self.environ), clock=lambda: self.now, fetch=self.fetch, warn=self.warnings.append
-        )
-
-    def get(self, url: str = HOST) -> Credentials:
-        return self.helper().get(url)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
 
 
 def test_miss_then_hit(world: World) -> None:

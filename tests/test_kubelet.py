@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 
 from docker_credential_ecr import kubelet
 from docker_credential_ecr.errors import CredentialsNotFoundError
-from docker_credential_ecr.settings import Settings
-from docker_credential_ecr.store import Token
 from fakeecr import DEFAULT_ACCESS_KEY_ID, FakeAWS, access_key_for_role
 from support import ECR_HOST, WEST_HOST, get_ok, helper_exe, run_helper
+from world import World
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kubelet"
 VERSIONS = ("v1", "v1beta1", "v1alpha1")
@@ -561,17 +560,12 @@ def test_web_identity_not_ecr_is_not_an_error(env: dict[str, str], fixed: FakeAW
 
 
 # -- in-process units for the web-identity principal -----------------------------------------------
-def test_principal_separates_node_roles_and_service_accounts(tmp_path: Path) -> None:
-    settings = Settings.from_environ({"HOME": str(tmp_path), "AWS_ECR_CACHE_DIR": str(tmp_path / "cache")})
-    fetched: list[str] = []
-
-    def fetch(registry: object) -> Token:
-        fetched.append(str(registry))
-        return Token(username="AWS", password=f"pw{len(fetched)}", issued_at=NOW, expires_at=NOW + 43200)
+def test_principal_separates_node_roles_and_service_accounts(world: World) -> None:
+    settings = world.settings()
 
     def ask(request: dict[str, object]) -> str:
         parsed = kubelet.parse_request(json.dumps(request).encode())
-        answer = kubelet.provide(parsed, settings, clock=lambda: NOW, fetch=fetch)
+        answer = kubelet.provide(parsed, settings, clock=lambda: world.now, fetch=world.fetch)
         return str(answer["auth"][ECR_HOST]["password"])
 
     node = ask(plain_request())
@@ -581,30 +575,27 @@ def test_principal_separates_node_roles_and_service_accounts(tmp_path: Path) -> 
     assert len({node, a, b, a_other_role}) == 4
     assert ask(sa_request(jwt(sa_claims(name="a"), signature="YW5vdGhlci1zaWduYXR1cmUtMTIzNDU2"))) == a
     assert ask(plain_request()) == node
-    assert len(fetched) == 4
+    assert len(world.calls) == 4
 
 
-def test_not_ours_is_an_empty_answer_and_failures_raise(tmp_path: Path) -> None:
-    settings = Settings.from_environ({"HOME": str(tmp_path), "AWS_ECR_DISABLE_CACHE": "1"})
+def test_not_ours_is_an_empty_answer_and_failures_raise(world: World) -> None:
+    settings = world.settings(AWS_ECR_DISABLE_CACHE="1")
     request = kubelet.parse_request(json.dumps(plain_request("quay.io/o/app:1", "v1alpha1")).encode())
-    assert kubelet.provide(request, settings, clock=lambda: NOW) == {
+    assert kubelet.provide(request, settings, clock=lambda: world.now, fetch=world.fetch) == {
         "apiVersion": f"{GROUP}/v1alpha1",
         "kind": "CredentialProviderResponse",
         "cacheKeyType": "Registry",
         "cacheDuration": "0s",
         "auth": {},
     }
+    assert world.calls == []
 
-    def broken(registry: object) -> Token:
-        from docker_credential_ecr.errors import TokenFetchError
-
-        raise TokenFetchError("ECR (us-east-1): no route")
-
-    warnings: list[str] = []
+    world.fail = "ECR (us-east-1): no route"
     request = kubelet.parse_request(json.dumps(plain_request()).encode())
     with pytest.raises(CredentialsNotFoundError) as caught:
-        kubelet.provide(request, settings, clock=lambda: NOW, fetch=broken, warn=warnings.append)
+        kubelet.provide(request, settings, clock=lambda: world.now, fetch=world.fetch, warn=world.warnings.append)
     assert caught.value.hint == "ECR (us-east-1): no route"
+    assert world.hosts == [ECR_HOST]
 
 
 def test_web_identity_repr_and_redaction() -> None:

@@ -19,6 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+
+from docker_credential_ecr.identity import identity_key
+from docker_credential_ecr.registry import parse
+from docker_credential_ecr.store import token_key
+from fakeecr import FakeAWS
 from reliability import (
     age_entries,
     answer,
@@ -31,11 +36,6 @@ from reliability import (
     spawn,
     temp_files,
 )
-
-from docker_credential_ecr.identity import identity_key
-from docker_credential_ecr.registry import parse
-from docker_credential_ecr.store import token_key
-from fakeecr import FakeAWS
 
 SHIM = r"""
 import atexit

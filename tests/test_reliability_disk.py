@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability import JOURNAL, age_entries, answer, cache_file, make_env, read_cache, run, stderr_lines
 
 from fakeecr import FakeAWS
+from reliability import JOURNAL, age_entries, answer, cache_file, make_env, read_cache, run, stderr_lines
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 

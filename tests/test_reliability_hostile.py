@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reliability import NOBODY, answer, cache_file, make_env, read_cache, run, snapshot, stderr_lines, temp_files
 
 from fakeecr import FakeAWS
+from reliability import NOBODY, answer, cache_file, make_env, read_cache, run, snapshot, stderr_lines, temp_files
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 VICTIM_BYTES = b"another user's file: must never change\n"

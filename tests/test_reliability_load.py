@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability import answer, cache_file, check_document, finish, make_env, read_cache, run, spawn
 
 from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.store import token_key
 from fakeecr import FakeAWS
+from reliability import answer, cache_file, check_document, finish, make_env, read_cache, run, spawn
 
 PROCESSES = 64
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1")

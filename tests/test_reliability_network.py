@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability import NOT_FOUND, answer, finish, make_env, read_cache, run, spawn, stderr_lines
 
 from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.store import Store, Token, token_key
 from fakeecr import FakeAWS
+from reliability import NOT_FOUND, answer, finish, make_env, read_cache, run, spawn, stderr_lines
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 PUBLIC = "public.ecr.aws"

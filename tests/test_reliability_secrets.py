@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 import pytest
-from reliability import JOURNAL, age_entries, answer, make_env, run
 
 from docker_credential_ecr import store as cachemod
 from fakeecr import FAULT_KINDS, FakeAWS, access_key_for_role
+from reliability import JOURNAL, age_entries, answer, make_env, run
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 # The store's files, where secrets belong (0600 in a 0700 directory, checked elsewhere).
