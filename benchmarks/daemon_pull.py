@@ -27,42 +27,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "tests"), str(HERE)]
 
-# tests/fakeecr.py and tests/e2e (as pytest sees them: pythonpath = tests), tlsproxy.py beside this file.
+# tests/fakeecr.py and tests/e2e (as pytest sees them: pythonpath = tests); the modules beside this file.
 from e2e.daemons import BASE_REPOSITORY, BASE_TAG, Dockerd, prepare_daemons, start_dockerd  # noqa: E402
 from e2e.rig import HOSTS, Rig, build  # noqa: E402
 from e2e.support import ECR_HOST, HELPER_PROGRAM, Namespace  # noqa: E402
+from processes import timed  # noqa: E402
+from stats import median, pair_ratio  # noqa: E402
 from tlsproxy import TLSProxy, make_certificate  # noqa: E402
+from tools import GO_HELPER  # noqa: E402
 
 import fakeecr  # noqa: E402
 
-GO_HELPER = "/usr/bin/docker-credential-ecr-login"
 CASES = ("get", "present", "absent")
 TOOLS = ("ours", "go")
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def timed(fn: Callable[..., subprocess.CompletedProcess[str]], *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    started = time.perf_counter()
-    done = fn(*args, **kwargs)
-    return (time.perf_counter() - started) * 1000, done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +124,7 @@ def run(rig: Rig, dockerd: Dockerd, rounds: int) -> dict[str, Any]:
             tool: {"median_ms": round(median(samples[case][tool]), 1), "runs": len(samples[case][tool])}
             for tool in TOOLS
         }
-        | {"ours/go": round(median([a / b for a, b in zip(samples[case]["ours"], samples[case]["go"])]), 3)}
+        | {"ours/go": round(pair_ratio(samples[case]["ours"], samples[case]["go"]), 3)}
         for case in CASES
     }
     summary["bare"] = {"median_ms": round(median(bare), 1), "runs": len(bare)}

@@ -12,7 +12,7 @@ a venv with this checkout's wheel installed by pip, as a user gets it; one local
 - ``pip-shim``: the same call through pip's console-script template (``import re`` first), written
   beside it: what a ``[project.scripts]`` entry point would cost.
 
-Ratios are medians of per-round ratios (run.py's ``pair_ratio``). Every timed ``get`` must answer
+Ratios are medians of per-round ratios (``stats.py``, as for run.py). Every timed ``get`` must answer
 from the cache (the fake's ECR counter stays still), else the script fails. Writes
 ``pythons.json`` and ``pythons.md`` to ``--out`` and prints the table. Measurements, not
 assertions: a missed target is marked, the exit status is 0.
@@ -32,21 +32,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import HOST, REPO, STATIC_KEY_ID, STATIC_SECRET, Fake, Runner, interleave, median, pair_ratio, secret_of
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the modules beside this script, not a package
+from environments import HOST, REGION, REPO, STATIC_KEY_ID, STATIC_SECRET, Fake
+from processes import Runner, interleave, secret_of
+from report import TARGETS
+from stats import median, ratios, walls
+from tools import PIP_SHIM_NAME, write_pip_shim
 
-TARGET = 1.25  # DESIGN.md: a hit within 1.25x of the bare interpreter that runs it
+TARGET = TARGETS["hit/bare"]  # DESIGN.md: a hit within 1.25x of the bare interpreter that runs it
 MINORS = ("3.9", "3.10", "3.11", "3.12", "3.13")
-# pip's console-script template (pip/_internal/operations/install/wheel.py, distlib's is the same).
-PIP_SHIM = """#!{python}
-# -*- coding: utf-8 -*-
-import re
-import sys
-from docker_credential_ecr.cli import main
-if __name__ == "__main__":
-    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
-    sys.exit(main())
-"""
 
 
 def find_pythons() -> list[str]:
@@ -75,9 +69,7 @@ def build(python: str, wheel: Path, root: Path) -> tuple[Path, str]:
     done = subprocess.run([*pip, "install", str(wheel)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"pip install into {venv} failed:\n{done.stdout}{done.stderr}")
-    shim = venv / "bin" / "docker-credential-ecr-login-pip-shim"
-    shim.write_text(PIP_SHIM.format(python=venv / "bin" / "python"))
-    shim.chmod(0o755)
+    write_pip_shim(venv)
     return venv, version
 
 
@@ -88,7 +80,7 @@ def measure(venv: Path, fake: Fake, runner: Runner, home: Path, pairs: int) -> d
         "LANG": "C.UTF-8",
         "AWS_ACCESS_KEY_ID": STATIC_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": STATIC_SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": REGION,
         "AWS_ENDPOINT_URL_ECR": fake.url,
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": str(home / "aws-config"),
@@ -103,7 +95,7 @@ def measure(venv: Path, fake: Fake, runner: Runner, home: Path, pairs: int) -> d
     commands = [
         ("bare", [str(venv / "bin" / "python"), "-c", "pass"], env, b""),
         ("launcher", [launcher, "get"], env, stdin),
-        ("pip-shim", [str(venv / "bin" / "docker-credential-ecr-login-pip-shim"), "get"], env, stdin),
+        ("pip-shim", [str(venv / "bin" / PIP_SHIM_NAME), "get"], env, stdin),
     ]
     warm = runner.run(*commands[1][1:])
     secret = secret_of(warm)
@@ -117,14 +109,11 @@ def measure(venv: Path, fake: Fake, runner: Runner, home: Path, pairs: int) -> d
     answers = [secret_of(s) for name in ("launcher", "pip-shim") for s in samples[name]]
     if fake.calls()["ecr"] != before or any(a != secret for a in answers):
         raise RuntimeError("a timed get did not answer from the cache")
-    walls = {name: [s.wall_ms for s in runs] for name, runs in samples.items()}
+    walls_ms = walls(samples)
     return {
         "pairs": pairs,
-        "median_ms": {name: round(median(w), 2) for name, w in walls.items()},
-        "ratio": {
-            "launcher/bare": round(pair_ratio(walls["launcher"], walls["bare"]), 2),
-            "pip-shim/bare": round(pair_ratio(walls["pip-shim"], walls["bare"]), 2),
-        },
+        "median_ms": {name: round(median(w), 2) for name, w in walls_ms.items()},
+        "ratio": ratios(walls_ms, "launcher/bare", "pip-shim/bare"),
     }
 
 
