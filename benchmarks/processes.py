@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 TIME = "/usr/bin/time"  # GNU time (Debian package "time"), for peak RSS
 
@@ -125,12 +125,8 @@ def interleave(
 ) -> dict[str, list[Sample]]:
     """Run every command once per round, rotating the order each round; ``before(name)`` runs untimed."""
     results: dict[str, list[Sample]] = {name: [] for name, *_ in commands}
-    for i in range(pairs):
-        shift = i % len(commands)
-        for name, argv, env, stdin in commands[shift:] + commands[:shift]:
-            if before is not None:
-                before(name)
-            results[name].append(runner.run(argv, env, stdin))
+    for name, argv, env, stdin in _rounds(commands, pairs, before, rotate=True):
+        results[name].append(runner.run(argv, env, stdin))
     return results
 
 
@@ -139,9 +135,19 @@ def memory(
 ) -> dict[str, list[int]]:
     """Peak RSS of ``runs`` extra runs of each command (untimed)."""
     found: dict[str, list[int]] = {name: [] for name, *_ in commands}
-    for _ in range(runs):
-        for name, argv, env, stdin in commands:
-            if before is not None:
-                before(name)
-            found[name].append(runner.peak_rss_kib(argv, env, stdin))
+    for name, argv, env, stdin in _rounds(commands, runs, before, rotate=False):
+        found[name].append(runner.peak_rss_kib(argv, env, stdin))
     return found
+
+
+def _rounds(
+    commands: list[Command], rounds: int, before: Callable[[str], None] | None, *, rotate: bool
+) -> Iterator[Command]:
+    """Each command once per round (shifted by one more place each round with ``rotate``), after
+    ``before(name)``."""
+    for i in range(rounds):
+        shift = i % len(commands) if rotate else 0
+        for command in commands[shift:] + commands[:shift]:
+            if before is not None:
+                before(command[0])
+            yield command
