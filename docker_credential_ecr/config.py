@@ -41,15 +41,15 @@ and ``get`` answers as if there were no file; the parsed copy is held to the sam
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import sys
 import time
 
-from docker_credential_ecr import jsonwire
+from docker_credential_ecr import jsonwire, safefile
 from docker_credential_ecr import registry as registries
 from docker_credential_ecr.errors import ConfigError, StoreError
+from docker_credential_ecr.safefile import RefusedError
 from docker_credential_ecr.settings import user_dir
 from docker_credential_ecr.store import CONFIG_COPY_NAME, Store
 
@@ -70,9 +70,6 @@ COPY_VERSION = 2  # bump when the JSON form of Config changes
 MAX_FILE_BYTES = 1 << 20
 RACY_SECONDS = 2.0
 DEFAULT_SESSION_NAME = "docker-credential-ecr"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 # -- where the file is ------------------------------------------------------------------------------
@@ -371,40 +368,29 @@ class UntrustedFileError(OSError):
     """A config file someone else could have written: never used. The text is the stderr line."""
 
 
-def untrusted(st: os.stat_result, path: str, what: str = "config file") -> str | None:
-    """Why a file with this ``fstat`` may not be trusted (another owner, writable by others, not a
-    regular file), or None. Root's files are trusted, as ssh trusts them."""
-    if not stat.S_ISREG(st.st_mode):
-        return f"{what} {path} is not a regular file: not used"
-    if hasattr(os, "geteuid") and st.st_uid not in (os.geteuid(), 0):
-        return f"{what} {path} belongs to another user (uid {st.st_uid}): not used"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        mode = stat.S_IMODE(st.st_mode)
-        return f"{what} {path} is writable by other users (mode {mode:04o}): not used; run chmod go-w {path}"
-    return None
+def _untrusted(exc: RefusedError, path: str) -> UntrustedFileError:
+    """The stderr line for a config file (or its parsed copy) not to be used."""
+    if exc.reason == safefile.SYMLINK:
+        return UntrustedFileError(f"config file {path} is a symbolic link: not used")
+    if exc.reason == safefile.OTHER_OWNER and exc.st is not None:
+        return UntrustedFileError(f"config file {path} belongs to another user (uid {exc.st.st_uid}): not used")
+    if exc.reason == safefile.REFUSED_MODE and exc.st is not None:
+        mode = stat.S_IMODE(exc.st.st_mode)
+        return UntrustedFileError(
+            f"config file {path} is writable by other users (mode {mode:04o}): not used; run chmod go-w {path}"
+        )
+    return UntrustedFileError(f"config file {path} is not a regular file: not used")
 
 
 def _open_trusted(path: str) -> int:
-    """A read-only descriptor of ``path`` once it is known to be trustworthy. Raises OSError:
-    FileNotFoundError and friends as the system says, UntrustedFileError for a file not to be used.
-
-    O_NOFOLLOW: a symlink planted at the path is refused, not followed; O_NONBLOCK: a FIFO there
-    cannot stall the open (fstat then refuses it).
-    """
+    """A read-only descriptor of ``path`` once it is known to be trustworthy: a regular file (not a
+    symlink, not a FIFO: see :mod:`safefile`), owned by this user or root, not writable by others.
+    Raises OSError: FileNotFoundError and friends as the system says, UntrustedFileError for a file
+    not to be used."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
-            raise UntrustedFileError(f"config file {path} is a symbolic link: not used") from None
-        raise
-    try:
-        problem = untrusted(os.fstat(fd), path)
-    except OSError:
-        os.close(fd)
-        raise
-    if problem is not None:
-        os.close(fd)
-        raise UntrustedFileError(problem)
+        fd, _ = safefile.open_checked(path)
+    except RefusedError as exc:
+        raise _untrusted(exc, path) from None
     return fd
 
 
@@ -422,14 +408,13 @@ def load_file(path: str) -> Config:
     Raises ConfigError, or UntrustedFileError for a file that is not to be trusted (see the module).
     """
     try:
-        with open(_open_trusted(path), "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except UntrustedFileError:
-        raise
+        data = safefile.read_checked(path, MAX_FILE_BYTES)
+    except RefusedError as exc:
+        if exc.reason == safefile.TOO_LARGE:
+            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a config file") from None
+        raise _untrusted(exc, path) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a config file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -202,16 +202,6 @@ def _open_handler(path: str) -> Any:
     return handler
 
 
-_FLAGS = (
-    os.O_WRONLY
-    | os.O_APPEND
-    | os.O_CREAT
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)  # a FIFO without a reader fails at once instead of blocking
-    | getattr(os, "O_CLOEXEC", 0)
-)
-
-
 def _check_directory(directory: str) -> None:
     """The cache directory's rule for the log's directory: a directory (not a symlink) of ours or
     root's that nobody else can write, so nobody else can put a link or a FIFO at the log's path."""
@@ -227,33 +217,25 @@ def _check_directory(directory: str) -> None:
 
 
 def _open_private(path: str) -> int:
-    """A descriptor appending to ``path``, a regular file of ours, 0600 (created so if missing)."""
-    import errno
-    import stat
+    """A descriptor appending to ``path``, a regular file of ours (root's is not: we would write into
+    it), made 0600 (created so if missing). A symlink is refused, not followed; a FIFO without a
+    reader fails at once instead of blocking (see :mod:`safefile`); the mode is set, not checked."""
+    from docker_credential_ecr import safefile
 
     try:
-        fd = os.open(path, _FLAGS, 0o600)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+        fd, _ = safefile.open_checked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, root_may_own=False, refused_modes=0)
+    except safefile.RefusedError as exc:
+        if exc.reason == safefile.SYMLINK:
             raise RefusedError(f"log file {path} is a symbolic link: not logging") from None
-        if exc.errno == errno.ENXIO:  # a FIFO (or socket) with nobody reading
-            raise RefusedError(f"log file {path} is not a regular file: not logging") from None
-        raise
+        if exc.reason == safefile.OTHER_OWNER and exc.st is not None:
+            raise RefusedError(f"log file {path} belongs to another user (uid {exc.st.st_uid}): not logging") from None
+        raise RefusedError(f"log file {path} is not a regular file: not logging") from None
     try:
-        st = os.fstat(fd)
-        problem = None
-        if not stat.S_ISREG(st.st_mode):
-            problem = f"log file {path} is not a regular file: not logging"
-        elif hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-            problem = f"log file {path} belongs to another user (uid {st.st_uid}): not logging"
-        elif hasattr(os, "fchmod"):
+        if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)
     except BaseException:
         os.close(fd)
         raise
-    if problem is not None:
-        os.close(fd)
-        raise RefusedError(problem)
     return fd
 
 

@@ -22,8 +22,6 @@ Standard library only; :func:`identity_inputs` runs on the hot path and makes no
 
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -200,27 +198,33 @@ def _env_remedy(source: Source) -> str:
 
 
 def _read_token_file(path: str) -> str:
-    """The token in ``path``: a regular file owned by this user or root and not writable by others."""
+    """The token in ``path``: a regular file owned by this user or root and not writable by others.
+
+    The one file here opened *through* a symlink: Kubernetes projects a service account token as a
+    symlink into a ``..data`` directory it swaps atomically on rotation, and CI runners do the like;
+    refusing links would refuse every such token. What the link leads to is checked instead (its
+    type, owner, mode and size, on the descriptor opened), and a FIFO still cannot stall the open.
+    Of the mode, only world-writable is refused (a group-writable file is accepted, as it always was).
+    """
     import stat
 
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    from docker_credential_ecr import safefile
+
     try:
-        fd = os.open(path, flags)
+        data = safefile.read_checked(path, MAX_TOKEN_BYTES, follow_links=True, refused_modes=stat.S_IWOTH)
+    except safefile.RefusedError as exc:
+        if exc.reason == safefile.NOT_REGULAR:
+            raise OIDCError(f"the OIDC token file {path} is not a regular file") from None
+        if exc.reason == safefile.TOO_LARGE:
+            raise OIDCError(
+                f"the OIDC token file {path} is larger than {MAX_TOKEN_BYTES // 1024} KiB: not a token"
+            ) from None
+        uid = exc.st.st_uid if exc.st is not None else "?"
+        raise OIDCError(
+            f"the OIDC token file {path} is not this user's (owned by uid {uid} or writable by anyone)"
+        ) from None
     except OSError as exc:
         raise OIDCError(f"cannot read the OIDC token file {path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OIDCError(f"the OIDC token file {path} is not a regular file")
-        if st.st_uid not in (0, os.getuid()) or st.st_mode & stat.S_IWOTH:
-            raise OIDCError(
-                f"the OIDC token file {path} is not this user's (owned by uid {st.st_uid} or writable by anyone)"
-            )
-        data = os.read(fd, MAX_TOKEN_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_TOKEN_BYTES:
-        raise OIDCError(f"the OIDC token file {path} is larger than {MAX_TOKEN_BYTES // 1024} KiB: not a token")
     token = data.decode("utf-8", "replace").strip()
     if not token:
         raise OIDCError(f"the OIDC token file {path} is empty")

@@ -32,8 +32,9 @@ from __future__ import annotations
 import os
 import stat
 
-from docker_credential_ecr import jsonwire
+from docker_credential_ecr import jsonwire, safefile
 from docker_credential_ecr.errors import StoreBusyError, StoreError
+from docker_credential_ecr.safefile import RefusedError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,10 +68,9 @@ WRITE_SHARE = 0.25
 MIN_WAIT = 0.05
 # Times beyond this (about year 5138) are corrupt, not cached tokens.
 _MAX_TIME = 1e11
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-# Opening a FIFO for reading blocks until a writer comes: never on the hot path, which has no deadline.
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# The durability steps of the writer, by their old names here (tests/test_store.py calls them).
+_unlink_quietly = safefile.unlink_quietly
+_fsync_directory = safefile.fsync_directory
 # The lock of each file; "cache-file" is the token file's since 0.1.0 (old and new helpers may share a dir).
 _FILE_LOCKS = {FILE_NAME: "cache-file", CREDENTIALS_FILE_NAME: "credentials-file"}
 
@@ -269,10 +269,23 @@ def _render_entries(schema: str, version: int, entries: Mapping[str, Token | Aws
 
 
 def _check_private(st: os.stat_result, what: str, path: str) -> None:
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+    """A directory (already known to be one) that is ours alone."""
+    me = safefile.euid()
+    if me is not None and st.st_uid != me:
         raise StoreError(f"{what} {path} belongs to another user (uid {st.st_uid})")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if st.st_mode & safefile.GROUP_OR_WORLD_WRITABLE:
         raise StoreError(f"{what} {path} is writable by other users")
+
+
+def _refused(what: str, path: str, exc: RefusedError) -> StoreError:
+    """The message for a file of the store that the safe opener refused."""
+    if exc.reason == safefile.SYMLINK:  # as the system says it (ELOOP)
+        return StoreError(f"{what} {path} cannot be opened: {exc.strerror}")
+    if exc.reason == safefile.OTHER_OWNER and exc.st is not None:
+        return StoreError(f"{what} {path} belongs to another user (uid {exc.st.st_uid})")
+    if exc.reason == safefile.REFUSED_MODE:
+        return StoreError(f"{what} {path} is writable by other users")
+    return StoreError(f"{what} {path} is not a regular file")
 
 
 # -- the directory ----------------------------------------------------------------------------------
@@ -304,17 +317,15 @@ class Store:
         if not self._check_directory():
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
+            fd, _ = safefile.open_checked(path, root_may_own=False)
         except FileNotFoundError:
             return None
+        except RefusedError as exc:
+            raise _refused("cache file", path, exc) from None
         except OSError as exc:
             raise StoreError(f"cache file {path} cannot be opened: {exc.strerror}") from None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise StoreError(f"cache file {path} is not a regular file")
-            _check_private(st, "cache file", path)
-            data = os.read(fd, MAX_FILE_BYTES + 1)  # one byte more: a larger file is not ours
+            data = safefile.read_at_most(fd, MAX_FILE_BYTES)  # one byte more: a larger file is not ours
         except OSError as exc:
             raise StoreError(f"cache file {path} cannot be read: {exc.strerror}") from None
         finally:
@@ -467,32 +478,13 @@ class Store:
 
 
 def publish(path: str, text: str) -> None:
-    """Write ``text`` as a new 0600 file beside ``path``, fsync it, rename it over ``path``.
-
-    The temp file is created with O_EXCL and O_NOFOLLOW (never through a planted symlink); on any
-    failure it is removed and the old file is left as it was. Raises StoreError.
-    """
-    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    """Write ``text`` as a new 0600 file beside ``path``, fsync it, rename it over ``path``
+    (:func:`safefile.write_atomically`: never through a planted symlink; on any failure the old file
+    is left as it was and no temp file stays). Raises StoreError."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+        safefile.write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise StoreError(f"cache file {path} cannot be written: {exc.strerror}") from None
-    try:
-        try:
-            data = text.encode("utf-8")
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        raise StoreError(f"cache file {path} cannot be written: {exc.strerror}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_directory(os.path.dirname(path))
 
 
 def _prepare_lock_file(path: str) -> None:
@@ -502,19 +494,16 @@ def _prepare_lock_file(path: str) -> None:
     follows a symlink and truncates its target, and waits out its timeout on a file it cannot open.
     """
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK, 0o600)
+        fd, _ = safefile.open_checked(path, os.O_RDWR | os.O_CREAT, root_may_own=False)
+    except RefusedError as exc:
+        if exc.reason == safefile.SYMLINK:
+            raise StoreError(f"cache lock cannot be taken: {path}: {exc.strerror}") from None
+        if exc.reason == safefile.NOT_REGULAR:
+            raise StoreError(f"cache lock cannot be taken: {path} is not a regular file") from None
+        raise StoreError(f"cache lock cannot be taken: {_refused('lock file', path, exc)}") from None
     except OSError as exc:
         raise StoreError(f"cache lock cannot be taken: {path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if not stat.S_ISREG(st.st_mode):
-        raise StoreError(f"cache lock cannot be taken: {path} is not a regular file")
-    try:
-        _check_private(st, "lock file", path)
-    except StoreError as exc:
-        raise StoreError(f"cache lock cannot be taken: {exc}") from None
+    os.close(fd)
 
 
 class _Lock:
@@ -537,24 +526,3 @@ class _Lock:
 
     def __exit__(self, *exc: object) -> None:
         self._lock.__exit__(*exc)  # type: ignore[attr-defined]
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_directory(path: str) -> None:
-    """Make the rename durable (a crash after it must not bring the old file back)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
