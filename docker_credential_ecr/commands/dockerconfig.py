@@ -1,8 +1,9 @@
 """Docker's own config file (``$DOCKER_CONFIG/config.json``), as ``configure`` edits it and ``doctor`` reads it.
 
 One place for where the file is (as the docker CLI decides), reading and rendering it (keeping its
-indentation), writing it atomically (temp file, fsync, rename, mode kept, refused when docker wrote
-it meanwhile), and whether docker finds this helper on PATH. Off the hot path.
+indentation), writing it atomically (the store's writer, :func:`safefile.write_atomically`: temp file,
+fsync, rename; mode and owner kept, refused when docker wrote it meanwhile), and whether docker finds
+this helper on PATH. Off the hot path.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
+
+from docker_credential_ecr import safefile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,48 +101,29 @@ def read(path: str) -> tuple[dict[str, object], str | None]:
 
 # -- writing --------------------------------------------------------------------------------------
 def write_atomically(path: str, text: str, previous: os.stat_result | None) -> None:
-    """Temp file in the same directory, fsync, rename over ``path``; keeps the mode (new: 0600, dir 0700).
+    """Temp file in the same directory, fsync, rename over ``path`` (:func:`safefile.write_atomically`);
+    keeps the mode, and the owner when root edits someone's file (new: 0600, directory 0700).
 
     Refuses when the file changed since it was read (docker login wrote it meanwhile): run again.
     """
     directory = os.path.dirname(path)
+    mode = stat.S_IMODE(previous.st_mode) if previous is not None else 0o600
+    owner = None
+    if previous is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        owner = (previous.st_uid, previous.st_gid)  # root editing someone's config keeps it theirs
+
+    def unless_changed() -> None:
+        if _changed_since(path, previous):
+            raise DockerConfigError(f"{path} changed while configure ran; nothing was changed, run it again")
+
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config.json.", suffix=".tmp", dir=directory)
+        data = text.encode("utf-8")
+        safefile.write_atomically(
+            path, data, mode=mode, owner=owner, temp_prefix=".config.json.", before_replace=unless_changed
+        )
     except OSError as exc:
         raise DockerConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        try:
-            os.fchmod(fd, stat.S_IMODE(previous.st_mode) if previous is not None else 0o600)
-            if previous is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
-                os.fchown(fd, previous.st_uid, previous.st_gid)  # root editing someone's config keeps it theirs
-            data = text.encode("utf-8")
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _replace_unless_changed(tmp, path, previous)
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        raise DockerConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # the rename is done; durability of the directory entry is best effort
-        pass
-
-
-def _replace_unless_changed(tmp: str, path: str, previous: os.stat_result | None) -> None:
-    if _changed_since(path, previous):
-        raise DockerConfigError(f"{path} changed while configure ran; nothing was changed, run it again")
-    os.replace(tmp, path)
 
 
 def _changed_since(path: str, previous: os.stat_result | None) -> bool:
@@ -151,13 +134,6 @@ def _changed_since(path: str, previous: os.stat_result | None) -> bool:
     if previous is None:
         return True
     return (st.st_ino, st.st_size, st.st_mtime_ns) != (previous.st_ino, previous.st_size, previous.st_mtime_ns)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 # -- finding the helper ---------------------------------------------------------------------------
