@@ -15,7 +15,7 @@ reader sees the old file or the new one, never half of one; on any failure the t
 and the old file is left as it was.
 
 On the hot path (every cache hit reads the token file through here): imports ``os`` and ``stat`` only
-(``errno`` when an open fails).
+(``errno`` when an open fails for another reason than a missing file).
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def open_checked(
         flags |= _NONBLOCK
     try:
         fd = os.open(path, flags, create_mode)
+    except FileNotFoundError:  # the usual case (no config file): no errno import on the hot path
+        raise
     except OSError as exc:
         import errno
 
