@@ -205,15 +205,18 @@ def _open_handler(path: str) -> Any:
 def _check_directory(directory: str) -> None:
     """The cache directory's rule for the log's directory: a directory (not a symlink) of ours or
     root's that nobody else can write, so nobody else can put a link or a FIFO at the log's path."""
-    import stat
+    from docker_credential_ecr import safefile
 
-    st = os.lstat(directory)
-    if not stat.S_ISDIR(st.st_mode):
-        raise RefusedError(f"log directory {directory} is not a directory (a symlink or a file): not logging")
-    if hasattr(os, "geteuid") and st.st_uid not in (os.geteuid(), 0):
-        raise RefusedError(f"log directory {directory} belongs to another user (uid {st.st_uid}): not logging")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise RefusedError(f"log directory {directory} is writable by other users: not logging")
+    try:
+        safefile.check_directory(directory, root_may_own=True)
+    except safefile.RefusedError as exc:
+        if exc.reason == safefile.OTHER_OWNER and exc.st is not None:
+            raise RefusedError(
+                f"log directory {directory} belongs to another user (uid {exc.st.st_uid}): not logging"
+            ) from None
+        if exc.reason == safefile.REFUSED_MODE:
+            raise RefusedError(f"log directory {directory} is writable by other users: not logging") from None
+        raise RefusedError(f"log directory {directory} is not a directory (a symlink or a file): not logging") from None
 
 
 def _open_private(path: str) -> int:
@@ -231,8 +234,7 @@ def _open_private(path: str) -> int:
             raise RefusedError(f"log file {path} belongs to another user (uid {exc.st.st_uid}): not logging") from None
         raise RefusedError(f"log file {path} is not a regular file: not logging") from None
     try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
+        os.fchmod(fd, 0o600)
     except BaseException:
         os.close(fd)
         raise

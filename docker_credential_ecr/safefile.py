@@ -14,6 +14,8 @@ through a planted link), fsync, a check of the caller's, ``os.replace``, fsync o
 reader sees the old file or the new one, never half of one; on any failure the temp file is removed
 and the old file is left as it was.
 
+:func:`check_directory` holds a directory to the same rules (the store's, the log's).
+
 On the hot path (every cache hit reads the token file through here): imports ``os`` and ``stat`` only
 (``errno`` when an open fails for another reason than a missing file).
 """
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 # Why a file was refused (:attr:`RefusedError.reason`).
 SYMLINK = "symlink"
 NOT_REGULAR = "not a regular file"
+NOT_DIRECTORY = "not a directory"
 OTHER_OWNER = "another owner"
 REFUSED_MODE = "refused mode"
 TOO_LARGE = "too large"
@@ -54,11 +57,6 @@ class RefusedError(OSError):
         self.st = st
 
 
-def euid() -> int | None:
-    """This process's effective uid; None where there are no uids."""
-    return os.geteuid() if hasattr(os, "geteuid") else None
-
-
 def refusal(
     st: os.stat_result, *, root_may_own: bool = True, refused_modes: int = GROUP_OR_WORLD_WRITABLE
 ) -> str | None:
@@ -67,12 +65,29 @@ def refusal(
     root's files), then the mode."""
     if not stat.S_ISREG(st.st_mode):
         return NOT_REGULAR
-    me = euid()
-    if me is not None and st.st_uid != me and not (root_may_own and st.st_uid == 0):
+    return _owner_or_mode(st, root_may_own, refused_modes)
+
+
+def _owner_or_mode(st: os.stat_result, root_may_own: bool, refused_modes: int) -> str | None:
+    if st.st_uid != os.geteuid() and not (root_may_own and st.st_uid == 0):
         return OTHER_OWNER
     if st.st_mode & refused_modes:
         return REFUSED_MODE
     return None
+
+
+def check_directory(
+    path: str, *, root_may_own: bool = False, refused_modes: int = GROUP_OR_WORLD_WRITABLE
+) -> os.stat_result:
+    """The ``lstat`` of ``path`` once it is a directory itself (a symlink to one is refused: whoever
+    can change the link chooses where files go) of the right owner, without a refused mode bit: so
+    nobody else can put a link or a FIFO in it. Raises RefusedError (:data:`NOT_DIRECTORY`, ...) or
+    the system's OSError."""
+    st = os.lstat(path)
+    reason = NOT_DIRECTORY if not stat.S_ISDIR(st.st_mode) else _owner_or_mode(st, root_may_own, refused_modes)
+    if reason is not None:
+        raise RefusedError(reason, path, st)
+    return st
 
 
 def open_checked(
@@ -181,8 +196,7 @@ def write_atomically(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
     try:
         try:
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, mode)
+            os.fchmod(fd, mode)
             if owner is not None:
                 os.fchown(fd, *owner)
             view = memoryview(data)

@@ -12,16 +12,18 @@ What it holds, each in its own JSON file of one schema family
 The rules, the same for every file:
 
 * The directory is ours alone (0700, our uid, not a symlink); every file is 0600, ours, regular,
-  opened without following links. Anything else makes the store unusable (:class:`StoreError`): a
-  miss, never a failure, never a path written through.
+  opened without following links (:mod:`safefile`'s opener and writer, shared with the other files
+  this helper touches). Anything else makes the store unusable (:class:`StoreError`): a miss, never
+  a failure, never a path written through.
 * Reads take no lock: writers publish a complete temp file with ``os.replace`` (:func:`publish`, the
   one writer), so a reader sees the old file or the new one, never half of one. Anything that is not
   the current schema and version (another version, the Go helper's file, junk, a truncated write of
   some other tool) reads as empty and is replaced by the next write.
-* Writes re-read the file under that file's lock (``locks/<name>.lock``, through ``filelock``,
-  imported only then), change it and publish it. Every lock wait is bounded by what the caller
-  passes, which on a `get` is a share of what is left of its deadline (:func:`lock_wait`); a wait
-  that runs out is a :class:`StoreError`: the caller goes on without the store.
+* Writes re-read the file under that file's lock (``locks/<name>.lock``: :mod:`storelock`, through
+  ``filelock``, both imported only then), change it and publish it. Every lock wait is bounded by
+  what the caller passes, which on a `get` is a share of what is left of its deadline
+  (:func:`lock_wait`); a wait that runs out is a :class:`StoreError`: the caller goes on without
+  the store.
 
 Freshness (half the lifetime, the Go helper's rule) and the stale-token margin live here too, with
 the clock injected. Nothing here imports more than the standard library at module level.
@@ -33,7 +35,7 @@ import os
 import stat
 
 from docker_credential_ecr import jsonwire, safefile
-from docker_credential_ecr.errors import StoreBusyError, StoreError
+from docker_credential_ecr.errors import StoreError
 from docker_credential_ecr.safefile import RefusedError
 
 TYPE_CHECKING = False
@@ -268,15 +270,6 @@ def _render_entries(schema: str, version: int, entries: Mapping[str, Token | Aws
     return json.dumps({"schema": schema, "version": version, "entries": body}, indent=1)
 
 
-def _check_private(st: os.stat_result, what: str, path: str) -> None:
-    """A directory (already known to be one) that is ours alone."""
-    me = safefile.euid()
-    if me is not None and st.st_uid != me:
-        raise StoreError(f"{what} {path} belongs to another user (uid {st.st_uid})")
-    if st.st_mode & safefile.GROUP_OR_WORLD_WRITABLE:
-        raise StoreError(f"{what} {path} is writable by other users")
-
-
 def _refused(what: str, path: str, exc: RefusedError) -> StoreError:
     """The message for a file of the store that the safe opener refused."""
     if exc.reason == safefile.SYMLINK:  # as the system says it (ELOOP)
@@ -285,6 +278,8 @@ def _refused(what: str, path: str, exc: RefusedError) -> StoreError:
         return StoreError(f"{what} {path} belongs to another user (uid {exc.st.st_uid})")
     if exc.reason == safefile.REFUSED_MODE:
         return StoreError(f"{what} {path} is writable by other users")
+    if exc.reason == safefile.NOT_DIRECTORY:
+        return StoreError(f"{what} {path} is not a directory (a symlink or a file)")
     return StoreError(f"{what} {path} is not a regular file")
 
 
@@ -302,14 +297,13 @@ class Store:
     def _check_directory(self) -> bool:
         """False when the directory does not exist yet; StoreError when it is not safe to use."""
         try:
-            st = os.lstat(self.directory)
+            safefile.check_directory(self.directory)
         except FileNotFoundError:
             return False
+        except RefusedError as exc:
+            raise _refused("cache directory", self.directory, exc) from None
         except OSError as exc:
             raise StoreError(f"cache directory {self.directory} is unreadable: {exc.strerror}") from None
-        if not stat.S_ISDIR(st.st_mode):
-            raise StoreError(f"cache directory {self.directory} is not a directory (a symlink or a file)")
-        _check_private(st, "cache directory", self.directory)
         return True
 
     def read_private(self, path: str) -> str | None:
@@ -365,23 +359,21 @@ class Store:
             except FileExistsError:
                 pass
             # makedirs(exist_ok=True) follows a symlink: lock files would be created wherever it points.
-            st = os.lstat(locks)
-            if not stat.S_ISDIR(st.st_mode):
-                raise StoreError(f"lock directory {locks} is not a directory (a symlink or a file)")
-            _check_private(st, "lock directory", locks)
+            try:
+                safefile.check_directory(locks)
+            except RefusedError as exc:
+                raise _refused("lock directory", locks, exc) from None
         except OSError as exc:
             # The directory may exist: what failed may be creating locks/ or a lock file in it.
             raise StoreError(f"cache directory {self.directory} is not writable: {exc.strerror or exc}") from None
 
     def lock(self, name: str, timeout: float) -> AbstractContextManager[object]:
-        """An inter-process lock named ``name`` (a token key, or a file's); StoreError when the wait runs out."""
+        """An inter-process lock named ``name`` (a token key, or a file's); StoreError when the wait runs
+        out (:mod:`storelock`, imported only here: writes and misses)."""
         self.ensure_directory()
-        import filelock
+        from docker_credential_ecr import storelock
 
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        path = os.path.join(self.directory, "locks", safe + ".lock")
-        _prepare_lock_file(path)
-        return _Lock(filelock.FileLock(path, timeout=timeout, mode=0o600), name, timeout)
+        return storelock.lock(os.path.join(self.directory, "locks"), name, timeout)
 
     def update(self, change: Callable[[dict[str, Token]], None], *, now: float, timeout: float = WRITE_WAIT) -> None:
         """Re-read the token file under its lock, apply ``change``, drop expired tokens, publish."""
@@ -485,44 +477,3 @@ def publish(path: str, text: str) -> None:
         safefile.write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise StoreError(f"cache file {path} cannot be written: {exc.strerror}") from None
-
-
-def _prepare_lock_file(path: str) -> None:
-    """Create or open the lock file without following a link, and check it is a private file of ours.
-
-    filelock opens it with O_NOFOLLOW only in its recent versions; 3.19, the newest for Python 3.9,
-    follows a symlink and truncates its target, and waits out its timeout on a file it cannot open.
-    """
-    try:
-        fd, _ = safefile.open_checked(path, os.O_RDWR | os.O_CREAT, root_may_own=False)
-    except RefusedError as exc:
-        if exc.reason == safefile.SYMLINK:
-            raise StoreError(f"cache lock cannot be taken: {path}: {exc.strerror}") from None
-        if exc.reason == safefile.NOT_REGULAR:
-            raise StoreError(f"cache lock cannot be taken: {path} is not a regular file") from None
-        raise StoreError(f"cache lock cannot be taken: {_refused('lock file', path, exc)}") from None
-    except OSError as exc:
-        raise StoreError(f"cache lock cannot be taken: {path}: {exc.strerror}") from None
-    os.close(fd)
-
-
-class _Lock:
-    """filelock's lock with its Timeout turned into StoreError (so callers catch one type)."""
-
-    def __init__(self, lock: object, name: str, timeout: float) -> None:
-        self._lock = lock
-        self._name = name
-        self._timeout = timeout
-
-    def __enter__(self) -> object:
-        import filelock
-
-        try:
-            return self._lock.__enter__()  # type: ignore[attr-defined]
-        except filelock.Timeout:
-            raise StoreBusyError(f"gave up waiting {self._timeout:.1f} s for the {self._name} lock") from None
-        except OSError as exc:
-            raise StoreError(f"cache lock cannot be taken: {exc.strerror}") from None
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.__exit__(*exc)  # type: ignore[attr-defined]

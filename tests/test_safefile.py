@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import safefile
+from docker_credential_ecr.errors import StoreError
 from docker_credential_ecr.safefile import RefusedError
+from docker_credential_ecr.store import Store, Token
 
 NOBODY = 65534
 AS_ROOT = os.geteuid() == 0
@@ -281,6 +283,56 @@ def test_an_unrelated_open_error_stays_the_systems(tmp_path: Path, monkeypatch: 
     assert not isinstance(info.value, RefusedError)
 
 
+def test_blocking_is_the_callers_choice(tmp_path: Path) -> None:
+    import fcntl
+
+    path = private(tmp_path / "f")
+    for block, expected in ((False, os.O_NONBLOCK), (True, 0)):
+        fd, _ = safefile.open_checked(str(path), block=block)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK == expected
+        finally:
+            os.close(fd)
+
+
+# -- directories ------------------------------------------------------------------------------------
+def test_a_private_directory_of_ours_passes(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir(mode=0o700)
+    assert safefile.check_directory(str(tmp_path / "d")).st_ino == (tmp_path / "d").stat().st_ino
+    (tmp_path / "d").chmod(0o755)  # readable by others is the caller's business (the store closes it)
+    safefile.check_directory(str(tmp_path / "d"))
+
+
+def test_a_symlink_to_a_directory_or_a_file_is_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    private(tmp_path / "file")
+    for name in ("link", "file"):
+        with pytest.raises(RefusedError) as info:
+            safefile.check_directory(str(tmp_path / name))
+        assert info.value.reason == safefile.NOT_DIRECTORY
+    with pytest.raises(FileNotFoundError):
+        safefile.check_directory(str(tmp_path / "absent"))
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o1777])
+def test_a_directory_others_can_write_is_refused(tmp_path: Path, mode: int) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d").chmod(mode)
+    with pytest.raises(RefusedError) as info:
+        safefile.check_directory(str(tmp_path / "d"))
+    assert info.value.reason == safefile.REFUSED_MODE
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="chown to another user needs root")
+def test_a_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir(mode=0o700)
+    os.chown(tmp_path / "d", NOBODY, NOBODY)
+    with pytest.raises(RefusedError) as info:
+        safefile.check_directory(str(tmp_path / "d"), root_may_own=True)
+    assert info.value.reason == safefile.OTHER_OWNER
+
+
 # -- bounded reads ----------------------------------------------------------------------------------
 def test_a_file_larger_than_its_bound_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "f"
@@ -467,6 +519,61 @@ def test_unlink_quietly_never_follows_a_link(d: Path) -> None:
     safefile.unlink_quietly(str(d / "absent"))
     assert victim.read_text() == "ours\n"
     assert not (d / "link").is_symlink()
+
+
+# -- how the store words what the layer refuses ------------------------------------------------------
+def test_the_store_says_a_planted_link_or_an_unopenable_file_cannot_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+    cache = tmp_path / "c" / "cache.json"
+    cache.symlink_to(private(tmp_path / "elsewhere", "{}"))
+    with pytest.raises(StoreError) as info:
+        store.tokens()
+    assert str(info.value) == f"cache file {cache} cannot be opened: {os.strerror(errno.ELOOP)}"
+    cache.unlink()
+    private(cache, "{}")
+    real_open = os.open
+
+    def denied(path: str, flags: int, mode: int = 0o777) -> int:
+        if path == str(cache):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(StoreError) as info:
+        store.tokens()
+    assert str(info.value) == f"cache file {cache} cannot be opened: Permission denied"
+
+
+def test_the_store_refuses_planted_lock_files_in_its_own_words(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "c"))
+    store.ensure_directory()
+    lock = tmp_path / "c" / "locks" / "cache-file.lock"
+    victim = private(tmp_path / "victim", "theirs\n", mode=0o644)
+    lock.symlink_to(victim)
+    with pytest.raises(StoreError) as info:
+        store.put_token("k", Token(username="AWS", password="pw", issued_at=1.0, expires_at=4e9), now=2.0)
+    assert str(info.value) == f"cache lock cannot be taken: {lock}: {os.strerror(errno.ELOOP)}"
+    assert victim.read_text() == "theirs\n"
+    lock.unlink()
+    private(lock, "", mode=0o660)
+    with pytest.raises(StoreError) as info:
+        store.put_token("k", Token(username="AWS", password="pw", issued_at=1.0, expires_at=4e9), now=2.0)
+    assert str(info.value) == f"cache lock cannot be taken: lock file {lock} is writable by other users"
+    if AS_ROOT:
+        lock.chmod(0o600)
+        os.chown(lock, NOBODY, NOBODY)
+        with pytest.raises(StoreError) as info:
+            store.put_token("k", Token(username="AWS", password="pw", issued_at=1.0, expires_at=4e9), now=2.0)
+        assert str(info.value) == f"cache lock cannot be taken: lock file {lock} belongs to another user (uid {NOBODY})"
+        locks = tmp_path / "c" / "locks"
+        os.chown(locks, NOBODY, NOBODY)
+        with pytest.raises(StoreError) as info:
+            store.ensure_directory()
+        assert str(info.value) == f"lock directory {locks} belongs to another user (uid {NOBODY})"
+    assert not (tmp_path / "c" / "cache.json").exists()
 
 
 # -- its place on the hot path ----------------------------------------------------------------------
