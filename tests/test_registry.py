@@ -509,6 +509,35 @@ def test_rejected(server_url: str) -> None:
     assert parse(server_url) is None
 
 
+# The region's shape at each of its bounds (2-4 letters first, 2-4 words, 1-2 digits): one step
+# inside is a registry, one step outside is not. No region of these shapes exists yet; the grammar
+# is what keeps a future one working and a look-alike out.
+@pytest.mark.parametrize(
+    ("region", "accepted"),
+    [
+        pytest.param("east-1", False, id="one-word"),
+        pytest.param("us-east-1", True, id="two-words"),
+        pytest.param("aa-bb-cc-dd-1", True, id="four-words"),
+        pytest.param("aa-bb-cc-dd-ee-1", False, id="five-words"),
+        pytest.param("u-east-1", False, id="first-word-one-letter"),
+        pytest.param("ab-east-1", True, id="first-word-two-letters"),
+        pytest.param("abcd-east-1", True, id="first-word-four-letters"),
+        pytest.param("abcde-east-1", False, id="first-word-five-letters"),
+        pytest.param("us-e-1", True, id="later-word-one-letter"),
+        pytest.param("us-east1-1", False, id="digit-in-a-word"),
+        pytest.param("us-east-", False, id="no-number"),
+        pytest.param("us-east-10", True, id="two-digits"),
+        pytest.param("us-east-100", False, id="three-digits"),
+    ],
+)
+def test_region_shape_bounds(region: str, accepted: bool) -> None:
+    host = f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com"
+    registry = parse(host)
+    assert (registry is not None) == accepted
+    if registry is not None:
+        assert (registry.region, registry.host, registry.partition) == (region, host, "aws")
+
+
 def test_table_size() -> None:
     assert len(ACCEPTED) + len(REJECTED) >= 120
     assert len(REJECTED) >= 40
@@ -566,13 +595,13 @@ def test_registry_is_keyword_only_and_immutable() -> None:
     with pytest.raises(TypeError):
         untyped("ecr", ACCOUNT, "us-east-1", False, False, H)
     r = make()
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"^Registry is immutable: cannot set 'region'$"):
         r.region = "us-west-2"
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"^Registry is immutable: cannot delete 'host'$"):
         del r.host
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"^Registry is immutable: cannot set 'extra'$"):
         r.extra = 1
-    assert r.region == "us-east-1"
+    assert (r.region, r.host) == ("us-east-1", H)
 
 
 @pytest.mark.parametrize(
@@ -764,6 +793,14 @@ def test_glob_reversed_range_is_empty(pattern: str, text: str, expected: bool) -
         ("public.ecr.aw?", "public.ecr.aws", True),
         ("[", "[", True),
         ("*[", "a", False),
+        # each member of a class is tried, the first, a middle and the last one
+        ("[abc]", "a", True),
+        ("[abc]", "b", True),
+        ("[abc]", "c", True),
+        ("[abc]", "d", False),
+        ("[!abc]", "b", False),
+        ("[a-cx]", "x", True),
+        ("[xa-c]", "b", True),
     ],
 )
 def test_glob_match_examples(pattern: str, host: str, expected: bool) -> None:
@@ -833,3 +870,22 @@ def test_host_for_is_parses_inverse(region: str, fips: bool, dualstack: bool, ho
         parsed = parse(host)
         assert parsed is not None
         assert (parsed.account, parsed.fips, parsed.dualstack) == (ACCOUNT, fips, dualstack)
+
+
+def test_host_for_defaults_to_neither_fips_nor_dualstack() -> None:
+    assert host_for(ACCOUNT, "eu-west-1") == f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(("port", "accepted"), [("00443", True), ("000443", False), ("0" * 5000 + "443", False)])
+def test_a_port_has_at_most_five_digits(port: str, accepted: bool) -> None:
+    """Leading zeros included: a port is never read from more than five characters."""
+    assert (parse(f"{H}:{port}") is not None) == accepted
+
+
+@pytest.mark.parametrize(
+    ("port", "parts"),
+    [("0", None), ("1", (None, "registry.example.com", "1")), ("65535", (None, "registry.example.com", "65535"))],
+)
+def test_split_server_url_port_bounds(port: str, parts: tuple[str | None, str, str | None] | None) -> None:
+    assert split_server_url(f"registry.example.com:{port}") == parts
+    assert split_server_url("registry.example.com:65536") is None
