@@ -388,7 +388,7 @@ def _open_trusted(path: str) -> int:
     Raises OSError: FileNotFoundError and friends as the system says, UntrustedFileError for a file
     not to be used."""
     try:
-        fd, _ = safefile.open_checked(path)
+        fd, _ = safefile.open_checked(path, root_may_own=True)
     except RefusedError as exc:
         raise _untrusted(exc, path) from None
     return fd
@@ -408,7 +408,7 @@ def load_file(path: str) -> Config:
     Raises ConfigError, or UntrustedFileError for a file that is not to be trusted (see the module).
     """
     try:
-        data = safefile.read_checked(path, MAX_FILE_BYTES)
+        data = safefile.read_checked(path, MAX_FILE_BYTES, root_may_own=True)
     except RefusedError as exc:
         if exc.reason == safefile.TOO_LARGE:
             raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a config file") from None

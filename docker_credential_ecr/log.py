@@ -226,7 +226,7 @@ def _open_private(path: str) -> int:
     from docker_credential_ecr import safefile
 
     try:
-        fd, _ = safefile.open_checked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, root_may_own=False, refused_modes=0)
+        fd, _ = safefile.open_checked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, refused_modes=0)
     except safefile.RefusedError as exc:
         if exc.reason == safefile.SYMLINK:
             raise RefusedError(f"log file {path} is a symbolic link: not logging") from None

@@ -211,7 +211,9 @@ def _read_token_file(path: str) -> str:
     from docker_credential_ecr import safefile
 
     try:
-        data = safefile.read_checked(path, MAX_TOKEN_BYTES, follow_links=True, refused_modes=stat.S_IWOTH)
+        data = safefile.read_checked(
+            path, MAX_TOKEN_BYTES, follow_links=True, root_may_own=True, refused_modes=stat.S_IWOTH
+        )
     except safefile.RefusedError as exc:
         if exc.reason == safefile.NOT_REGULAR:
             raise OIDCError(f"the OIDC token file {path} is not a regular file") from None

@@ -58,11 +58,11 @@ class RefusedError(OSError):
 
 
 def refusal(
-    st: os.stat_result, *, root_may_own: bool = True, refused_modes: int = GROUP_OR_WORLD_WRITABLE
+    st: os.stat_result, *, root_may_own: bool = False, refused_modes: int = GROUP_OR_WORLD_WRITABLE
 ) -> str | None:
     """Why a file with this ``fstat`` is not to be trusted (one of the reasons), or None. The order is
     fixed: the type first, then the owner (this user; root too when ``root_may_own``, as ssh trusts
-    root's files), then the mode."""
+    root's files: every check here defaults to the stricter choice), then the mode."""
     if not stat.S_ISREG(st.st_mode):
         return NOT_REGULAR
     return _owner_or_mode(st, root_may_own, refused_modes)
@@ -95,7 +95,7 @@ def open_checked(
     flags: int = os.O_RDONLY,
     *,
     follow_links: bool = False,
-    root_may_own: bool = True,
+    root_may_own: bool = False,
     refused_modes: int = GROUP_OR_WORLD_WRITABLE,
     create_mode: int = 0o600,
     block: bool = False,
@@ -156,7 +156,7 @@ def read_checked(
     limit: int,
     *,
     follow_links: bool = False,
-    root_may_own: bool = True,
+    root_may_own: bool = False,
     refused_modes: int = GROUP_OR_WORLD_WRITABLE,
 ) -> bytes:
     """The content of ``path``, opened read-only through :func:`open_checked` (same keywords); a file

@@ -311,7 +311,7 @@ class Store:
         if not self._check_directory():
             return None
         try:
-            fd, _ = safefile.open_checked(path, root_may_own=False)
+            fd, _ = safefile.open_checked(path)
         except FileNotFoundError:
             return None
         except RefusedError as exc:

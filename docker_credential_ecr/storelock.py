@@ -35,7 +35,7 @@ def lock(directory: str, name: str, timeout: float) -> AbstractContextManager[ob
 def prepare_lock_file(path: str) -> None:
     """Create or open the lock file without following a link, and check it is a private file of ours."""
     try:
-        fd, _ = safefile.open_checked(path, os.O_RDWR | os.O_CREAT, root_may_own=False)
+        fd, _ = safefile.open_checked(path, os.O_RDWR | os.O_CREAT)
     except safefile.RefusedError as exc:
         raise StoreError(f"cache lock cannot be taken: {_refusal(path, exc)}") from None
     except OSError as exc:

@@ -161,11 +161,11 @@ CHILD = """
 import json
 out = {}
 for label, name, kwargs in [
-    ("root's", "root", {}),
-    ("root's, root_may_own=False", "root", {"root_may_own": False}),
+    ("root's, root_may_own=True", "root", {"root_may_own": True}),
+    ("root's, by default", "root", {}),
     ("own, group-writable", "own-0620", {}),
     ("own, group-writable, S_IWOTH refused", "own-0620", {"refused_modes": stat.S_IWOTH}),
-    ("own, private, root_may_own=False", "own-0600", {"root_may_own": False}),
+    ("own, private", "own-0600", {}),
 ]:
     try:
         fd, st = open_checked(os.path.join(sys.argv[1], name), **kwargs)
@@ -179,7 +179,7 @@ print(json.dumps(out))
 
 @pytest.mark.skipif(not AS_ROOT, reason="runs a child as another uid: needs root")
 def test_as_another_user_roots_files_are_trusted_only_where_the_caller_says() -> None:
-    """Run as uid 65534 (setpriv): root's file is trusted as ssh trusts it, unless ``root_may_own=False``."""
+    """Run as uid 65534 (setpriv): root's file is trusted (as ssh trusts it) where the caller says so."""
     python = shutil.which("python3", path="/usr/bin:/bin")
     if python is None or shutil.which("setpriv") is None:
         pytest.skip("needs /usr/bin/python3 and setpriv")
@@ -214,11 +214,11 @@ def test_as_another_user_roots_files_are_trusted_only_where_the_caller_says() ->
         shutil.rmtree(directory)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {
-        "root's": "opened",
-        "root's, root_may_own=False": safefile.OTHER_OWNER,
+        "root's, root_may_own=True": "opened",
+        "root's, by default": safefile.OTHER_OWNER,  # the stricter choice unless the caller says
         "own, group-writable": safefile.REFUSED_MODE,
         "own, group-writable, S_IWOTH refused": "opened",
-        "own, private, root_may_own=False": "opened",
+        "own, private": "opened",
     }
 
 
