@@ -1,4 +1,5 @@
-"""Fixtures every test shares: a sealed environment and the local fake AWS endpoint."""
+"""Fixtures every test shares: a sealed environment, the local fake AWS endpoint, the in-process fake world;
+and the session's secrets scan (``secretscan.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import secretscan
 from fakeecr import FakeAWS
-from support import sealed_env
+from secretscan import pytest_sessionfinish, pytest_terminal_summary  # noqa: F401 (the session's secrets scan)
+from support import helper_env
 from world import World
 
 TYPE_CHECKING = False
@@ -37,8 +40,12 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake() -> Iterator[FakeAWS]:
-    """The local stand-in for ECR, ECR Public, STS, SSO, container and instance credentials."""
+    """The local stand-in for ECR, ECR Public, STS, SSO, container and instance credentials.
+
+    What it issues must show nowhere but in the store's files: the session's secrets scan watches it.
+    """
     with FakeAWS() as server:
+        secretscan.watch(server)
         yield server
 
 
@@ -54,14 +61,6 @@ def cache_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(home: Path, fake: FakeAWS, cache_dir: Path) -> dict[str, str]:
+def env(tmp_path: Path, fake: FakeAWS) -> dict[str, str]:
     """The environment of a helper subprocess: static keys, the fake's endpoints, a private cache."""
-    return sealed_env(home, fake.env(), {"AWS_ECR_CACHE_DIR": str(cache_dir)}, _sealed_files(home))
-
-
-def _sealed_files(home: Path) -> dict[str, str]:
-    # fake.env() points the AWS files at /dev/null; keep them in the test's HOME so tests can write them.
-    return {
-        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-    }
+    return helper_env(tmp_path, fake)

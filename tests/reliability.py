@@ -1,9 +1,8 @@
 """Shared pieces of the reliability suite (``tests/test_reliability_*.py`` and ``tests/test_fuzz.py``).
 
-Every helper process those tests start goes through :func:`run` or :func:`spawn`, which record what
-the secrets scan (``test_reliability_secrets.py``) needs: each captured stderr, each directory the
-helper could write (its HOME and cache directory), and each fake whose issued passwords and secret
-keys must appear nowhere but in a cache file.
+Every helper process those tests start goes through :func:`run` or :func:`spawn` and :func:`finish`,
+which record its stderr and the directories it could write for the secrets scan (``secretscan.py``);
+its environment comes from ``support.helper_env``, which has the scan watch the fake.
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import secretscan
 from docker_credential_ecr import store as cachemod
 from fakeecr import FakeAWS
-from support import RUN_TIMEOUT, helper_exe, run_helper, sealed_env
+from support import RUN_TIMEOUT, helper_exe, run_helper
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,52 +39,6 @@ PROGRAM = "docker-credential-ecr-login"
 NOBODY = 65534  # "another user" for ownership tests (root owns everything else here)
 
 
-class Journal:
-    """What the helper processes of this test session printed on stderr and where they could write."""
-
-    def __init__(self) -> None:
-        self.stderr: list[tuple[str, str]] = []
-        self.roots: set[Path] = set()
-        self.fakes: list[FakeAWS] = []
-        self.processes = 0
-
-    def watch(self, fake: FakeAWS) -> None:
-        if all(f is not fake for f in self.fakes):
-            self.fakes.append(fake)
-
-    def record(self, label: str, env: Mapping[str, str], stderr: str) -> None:
-        self.processes += 1
-        self.stderr.append((label, stderr))
-        for name in ("HOME", "AWS_ECR_CACHE_DIR", "XDG_CACHE_HOME"):
-            if env.get(name):
-                self.roots.add(Path(env[name]))
-
-    def secrets(self) -> set[str]:
-        found: set[str] = set()
-        for fake in self.fakes:
-            found.update(fake.issued)
-            found.update(fake.issued_secrets)
-        return found
-
-
-JOURNAL = Journal()
-
-
-def make_env(tmp_path: Path, fake: FakeAWS, **extra: str) -> dict[str, str]:
-    """A sealed helper environment with its own HOME and cache directory under ``tmp_path``."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    JOURNAL.watch(fake)
-    return sealed_env(home, fake.env(), {"AWS_ECR_CACHE_DIR": str(tmp_path / "cache")}, _aws_files(home), extra)
-
-
-def _aws_files(home: Path) -> dict[str, str]:
-    return {
-        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-    }
-
-
 def run(
     env: Mapping[str, str],
     action: str,
@@ -94,12 +48,10 @@ def run(
     timeout: float = RUN_TIMEOUT,
     label: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """Run the helper (as :func:`support.run_helper`) and record its stderr for the secrets scan."""
+    """Run the helper (as :func:`support.run_helper`); the secrets scan watches ``fake`` too."""
     if fake is not None:
-        JOURNAL.watch(fake)
-    proc = run_helper([action], env, stdin, timeout=timeout)
-    JOURNAL.record(label or action, env, proc.stderr)
-    return proc
+        secretscan.watch(fake)
+    return run_helper([action], env, stdin, timeout=timeout, label=label or action)
 
 
 def spawn(env: Mapping[str, str], action: str, stdin: bytes | None = None) -> subprocess.Popen[bytes]:
@@ -129,7 +81,7 @@ def finish(
     result = subprocess.CompletedProcess(
         proc.args, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     )
-    JOURNAL.record("spawned", env, result.stderr)
+    secretscan.record("spawned", env, result.stderr)
     return result
 
 

@@ -2,7 +2,8 @@
 
 Subprocess tests use the console script as installed (a wheel in CI), with HOME, the cache and the
 AWS endpoints pointed at the test's own directories and the local fake; nothing from the machine's
-own environment (AWS_*, DOCKER_*, proxies) leaks in, and nothing can reach real AWS.
+own environment (AWS_*, DOCKER_*, proxies) leaks in, and nothing can reach real AWS. Every run is
+recorded for the secrets scan (``secretscan.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import secretscan
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from fakeecr import FakeAWS
 
 ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 OTHER_ACCOUNT_HOST = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
@@ -95,6 +100,24 @@ def sealed_env(home: Path, *extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def helper_env(tmp_path: Path, fake: FakeAWS, **extra: str) -> dict[str, str]:
+    """The sealed environment of a helper subprocess against ``fake``: the one every test builds.
+
+    HOME is ``tmp_path/home`` (created), the cache ``tmp_path/cache``, the AWS config and credentials
+    files in that HOME (``fake.env()`` points them at /dev/null: tests write them), the fake's
+    endpoints and static keys, then ``extra``. The secrets scan watches ``fake`` from here on.
+    """
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    secretscan.watch(fake)
+    files = {
+        "AWS_ECR_CACHE_DIR": str(tmp_path / "cache"),
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+    }
+    return sealed_env(home, fake.env(), files, extra)
+
+
 def run_helper(
     args: list[str],
     env: Mapping[str, str],
@@ -102,8 +125,12 @@ def run_helper(
     *,
     exe: str | None = None,
     timeout: float = RUN_TIMEOUT,
+    label: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """Run the console script; ``stdin=None`` leaves stdin closed (as CI runners and docker-py may)."""
+    """Run the console script; ``stdin=None`` leaves stdin closed (as CI runners and docker-py may).
+
+    Its stderr and the directories it could write are recorded for the secrets scan (``label`` names it).
+    """
     data = stdin.encode() if isinstance(stdin, str) else stdin
     proc = subprocess.run(
         [exe or helper_exe(), *args],
@@ -114,12 +141,14 @@ def run_helper(
         timeout=timeout,
         check=False,
     )
-    return subprocess.CompletedProcess(
+    result = subprocess.CompletedProcess(
         proc.args,
         proc.returncode,
         proc.stdout.decode("utf-8", "replace"),
         proc.stderr.decode("utf-8", "replace"),
     )
+    secretscan.record(label or " ".join(args), env, result.stderr)
+    return result
 
 
 def get_ok(env: Mapping[str, str], server_url: str = ECR_HOST) -> dict[str, str]:

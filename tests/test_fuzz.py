@@ -22,7 +22,8 @@ from docker_credential_ecr import cli, protocol, registry
 from docker_credential_ecr import store as cachemod
 from docker_credential_ecr.errors import HelperError, MissingServerURLError
 from fakeecr import FakeAWS, running_fake
-from reliability import NOT_FOUND, PROGRAM, PROTOCOL_ERRORS, assert_protocol_answer, make_env, run
+from reliability import NOT_FOUND, PROGRAM, PROTOCOL_ERRORS, assert_protocol_answer, run
+from support import helper_env
 from world import World
 
 ASCII_WHITESPACE = " \t\n\r\f\v"
@@ -317,7 +318,7 @@ ACTIONS = st.one_of(
 def test_every_action_as_a_process(tmp_path: Path) -> None:
     """The installed console script, fuzzed: protocol answers only, and the fake hears only of ECR hosts."""
     with running_fake() as fake:
-        env = make_env(tmp_path, fake)
+        env = helper_env(tmp_path, fake)
         envs = {False: env, True: {**env, "AWS_ECR_IGNORE_CREDS_STORAGE": "true"}}
         seen = {"ecr": 0, "not-ecr": 0}
 
@@ -363,7 +364,7 @@ def test_every_action_as_a_process(tmp_path: Path) -> None:
 
 def test_kubelet_stdin_is_fuzz_safe(tmp_path: Path, fake: FakeAWS) -> None:
     """The kubelet provider reads a request on stdin too: one line on stderr or JSON on stdout, no trace."""
-    env = make_env(tmp_path, fake)
+    env = helper_env(tmp_path, fake)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
     @given(

@@ -24,18 +24,8 @@ from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.store import token_key
 from fakeecr import FakeAWS
-from reliability import (
-    age_entries,
-    answer,
-    cache_file,
-    check_document,
-    finish,
-    make_env,
-    read_cache,
-    run,
-    spawn,
-    temp_files,
-)
+from reliability import age_entries, answer, cache_file, check_document, finish, read_cache, run, spawn, temp_files
+from support import helper_env
 
 SHIM = r"""
 import atexit
@@ -172,7 +162,7 @@ def _count_steps(tmp_path: Path, env: dict[str, str], host: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("target", [NEW_REGION, NEW_ACCOUNT], ids=["miss-fetch-and-store", "hit-add-host"])
 def test_sigkill_at_every_write_step_leaves_old_or_new_file(tmp_path: Path, fake: FakeAWS, target: str) -> None:
-    env = make_env(tmp_path, fake)
+    env = helper_env(tmp_path, fake)
     baseline = _warm(env, fake)
     old_keys = set(check_document(baseline))
     new_key = _key(env, target)
@@ -217,7 +207,7 @@ def test_sigkill_at_every_write_step_leaves_old_or_new_file(tmp_path: Path, fake
 
 
 def test_sigkill_during_the_first_write_leaves_no_file_or_a_whole_one(tmp_path: Path, fake: FakeAWS) -> None:
-    env = make_env(tmp_path, fake)
+    env = helper_env(tmp_path, fake)
     steps = _count_steps(tmp_path, env, CACHED[0])
     cache_file(env).unlink()
     for n in range(steps.index("open cache-file.lock") + 1, len(steps) + 1, 2):
@@ -238,7 +228,7 @@ def test_readers_never_see_half_a_file_while_writers_are_killed_at_random(tmp_pa
     rename) and says so; only then do the readers run and the kill come. Every round kills a writer
     mid-write and reads under it, however busy the machine: the events counted are made to happen.
     """
-    env = make_env(tmp_path, fake)
+    env = helper_env(tmp_path, fake)
     baseline = _warm(env, fake)
     passwords = {host: answer(run(env, "get", host))["Secret"] for host in CACHED}
     steps = _count_steps(tmp_path, env, NEW_REGION)
@@ -280,7 +270,7 @@ def test_readers_never_see_half_a_file_while_writers_are_killed_at_random(tmp_pa
 
 def test_sigkill_while_holding_the_token_lock_does_not_block_the_next_process(tmp_path: Path, fake: FakeAWS) -> None:
     """The lock dies with its holder: a waiter takes it over and fetches, well inside its deadline."""
-    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="20")
+    env = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="20")
     fake.add_fault("ecr", "slow", times=1, delay=30.0)
     holder = spawn(env, "get", CACHED[0].encode())
     for _ in range(200):  # until the holder's request is in flight (it holds the lock then)
@@ -305,7 +295,7 @@ def test_sigkill_while_holding_the_token_lock_does_not_block_the_next_process(tm
 
 def test_a_stale_token_survives_a_crash_of_its_refresh(tmp_path: Path, fake: FakeAWS) -> None:
     """A refresh killed mid-write must not cost the still-usable token: the next failing refresh serves it."""
-    env = make_env(tmp_path, fake)
+    env = helper_env(tmp_path, fake)
     answer(run(env, "get", CACHED[0], fake=fake))
     age_entries(env, issued_ago=8 * 3600, expires_in=4 * 3600)
     steps = _count_steps(tmp_path, env, CACHED[0])  # a refresh: fetch and write
@@ -352,7 +342,7 @@ def _corruptions(valid: bytes) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_corrupt_cache_file_is_a_silent_miss_and_is_repaired(tmp_path: Path, fake: FakeAWS) -> None:
     """Anything in cache.json but our document reads as empty: a token is fetched and the file rewritten."""
-    env = make_env(tmp_path, fake)
+    env = helper_env(tmp_path, fake)
     answer(run(env, "get", CACHED[0], fake=fake))
     valid = cache_file(env).read_bytes()
     for name, data in _corruptions(valid).items():
@@ -370,7 +360,7 @@ def test_a_writer_stopped_mid_write_holds_up_no_one(tmp_path: Path, fake: FakeAW
     """SIGSTOP a writer while it holds the cache-file lock (a hung process): hits stay instant, a hit that
     records a host waits at most a second, a miss still answers inside its deadline; SIGCONT and it
     answers too."""
-    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="4")
+    env = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="4")
     _warm(env, fake)
     # The writer's own deadline is long enough to reach its write however loaded the machine (a miss
     # imports botocore first, and every watched step pauses 0.1 s); the others keep 4 s.

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+import secretscan
 from fakeecr import FakeAWS
-from reliability import JOURNAL, age_entries, answer, cache_file, make_env, read_cache, run, stderr_lines
+from reliability import age_entries, answer, cache_file, read_cache, run, stderr_lines
+from support import helper_env
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -111,7 +113,7 @@ def _in_namespace(
     )
     result: dict[str, object] = json.loads(report.read_text())
     for proc in result["runs"]:  # type: ignore[attr-defined]
-        JOURNAL.record("in a mount namespace", env, proc["stderr"])
+        secretscan.record("in a mount namespace", env, proc["stderr"])
     return result
 
 
@@ -126,7 +128,7 @@ def _old_cache(env: dict[str, str], fake: FakeAWS, *, issued_ago: float, expires
 def _disk_env(tmp_path: Path, fake: FakeAWS, **extra: str) -> dict[str, str]:
     """The helper's environment with its cache directory on ``tmp_path/disk``, the future mount point."""
     (tmp_path / "disk").mkdir()
-    return {**make_env(tmp_path, fake, **extra), "AWS_ECR_CACHE_DIR": str(tmp_path / "disk" / "cache")}
+    return {**helper_env(tmp_path, fake, **extra), "AWS_ECR_CACHE_DIR": str(tmp_path / "disk" / "cache")}
 
 
 def _proc(result: dict[str, object], i: int = 0) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from fakeecr import FakeAWS
-from reliability import NOBODY, answer, cache_file, make_env, read_cache, run, snapshot, stderr_lines, temp_files
+from reliability import NOBODY, answer, cache_file, read_cache, run, snapshot, stderr_lines, temp_files
+from support import helper_env
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 VICTIM_BYTES = b"another user's file: must never change\n"
@@ -141,7 +142,7 @@ REFUSED: dict[str, tuple[Callable[[Stage], None], str]] = {
 
 @pytest.fixture
 def stage(tmp_path: Path, fake: FakeAWS) -> Stage:
-    return Stage(tmp_path, make_env(tmp_path, fake, AWS_ECR_TIMEOUT="10"), fake)
+    return Stage(tmp_path, helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="10"), fake)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")

@@ -18,7 +18,8 @@ from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.store import token_key
 from fakeecr import FakeAWS
-from reliability import answer, cache_file, check_document, finish, make_env, read_cache, run, spawn
+from reliability import answer, cache_file, check_document, finish, read_cache, run, spawn
+from support import helper_env
 
 PROCESSES = 64
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1")
@@ -69,7 +70,7 @@ def _wave(envs: list[dict[str, str]], jobs: list[tuple[int, str]]) -> tuple[list
 def test_64_concurrent_processes_one_call_per_principal_and_region(tmp_path: Path, fake: FakeAWS) -> None:
     # What this counts is calls and lost updates, not speed: 64 cold interpreters on a busy 2-core machine can
     # take longer than the default 30 s deadline to get through, so give them the wave's whole budget.
-    base = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="110")
+    base = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="110")
     envs = [{**base, "AWS_ACCESS_KEY_ID": key_id} for key_id in KEY_IDS]
     jobs = [(i % len(KEY_IDS), HOSTS[(i // len(KEY_IDS)) % len(HOSTS)]) for i in range(PROCESSES)]
     pairs = {(KEY_IDS[who], "us-east-1" if host == "public.ecr.aws" else host.split(".")[3]) for who, host in jobs}

@@ -16,7 +16,8 @@ from docker_credential_ecr.identity import identity_key
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.store import Store, Token, token_key
 from fakeecr import FakeAWS
-from reliability import NOT_FOUND, answer, finish, make_env, read_cache, run, spawn, stderr_lines
+from reliability import NOT_FOUND, answer, finish, read_cache, run, spawn, stderr_lines
+from support import helper_env
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 PUBLIC = "public.ecr.aws"
@@ -62,7 +63,7 @@ def plant(env: dict[str, str], host: str, password: str, *, issued_ago: float, e
 @pytest.mark.parametrize("name", list(TRANSIENT))
 def test_transient_fault_is_absorbed_by_retries(tmp_path: Path, fake: FakeAWS, name: str) -> None:
     kind, times, delay, calls = TRANSIENT[name]
-    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="15")
+    env = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="15")
     fake.add_fault("ecr", kind, times=times, delay=delay)
     started = time.monotonic()
     proc = run(env, "get", HOST, fake=fake, label=f"transient {name}")
@@ -93,7 +94,7 @@ def test_lasting_fault_answers_in_time_with_stale_token_or_not_found(tmp_path: P
     for state, times in states.items():
         (tmp_path / state).mkdir()
         envs[state] = {
-            **make_env(tmp_path, fake, AWS_ECR_TIMEOUT=str(timeout)),
+            **helper_env(tmp_path, fake, AWS_ECR_TIMEOUT=str(timeout)),
             "AWS_ECR_CACHE_DIR": str(tmp_path / state),
         }
         if times is not None:
@@ -131,7 +132,7 @@ def test_lasting_fault_answers_in_time_with_stale_token_or_not_found(tmp_path: P
 
 
 def test_ecr_public_faults(tmp_path: Path, fake: FakeAWS) -> None:
-    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="15")
+    env = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="15")
     fake.add_fault("ecr-public", "throttle", times=2)
     proc = run(env, "get", PUBLIC, fake=fake)
     assert answer(proc)["Secret"] == fake.issued[-1]
@@ -150,7 +151,7 @@ def test_connection_refused_answers_quickly(tmp_path: Path, fake: FakeAWS) -> No
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     closed = f"http://127.0.0.1:{port}"
-    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="10", AWS_ENDPOINT_URL_ECR=closed, AWS_ENDPOINT_URL=closed)
+    env = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="10", AWS_ENDPOINT_URL_ECR=closed, AWS_ENDPOINT_URL=closed)
     started = time.monotonic()
     proc = run(env, "get", HOST)
     elapsed = time.monotonic() - started
@@ -163,7 +164,7 @@ def test_connection_refused_answers_quickly(tmp_path: Path, fake: FakeAWS) -> No
 
 def test_stuck_lock_holder_cannot_hold_others_past_their_deadline(tmp_path: Path, fake: FakeAWS) -> None:
     """One process hangs on the API while holding the token lock; the next gives up waiting and fetches."""
-    env = make_env(tmp_path, fake, AWS_ECR_TIMEOUT="4")
+    env = helper_env(tmp_path, fake, AWS_ECR_TIMEOUT="4")
     fake.add_fault("ecr", "hang", times=1)
     holder = spawn(env, "get", HOST.encode())
     for _ in range(200):
