@@ -168,6 +168,7 @@ def save(cache_dir: str, chain: Chain, creds: AwsCredentials, now: float) -> str
 
 def forget(cache_dir: str, key: str, now: float) -> bool:
     """Drop the session under ``key``; whether there was one. Raises StoreError."""
+    from docker_credential_ecr import storewrite
     from docker_credential_ecr.store import Store
 
     found = []
@@ -175,7 +176,7 @@ def forget(cache_dir: str, key: str, now: float) -> bool:
     def change(entries: dict[str, AwsCredentials]) -> None:
         found.append(entries.pop(key, None) is not None)
 
-    Store(cache_dir).update_credentials(change, now=now)
+    storewrite.update_credentials(Store(cache_dir), change, now=now)
     return bool(found and found[0])
 
 

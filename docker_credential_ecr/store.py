@@ -15,15 +15,16 @@ The rules, the same for every file:
   opened without following links (:mod:`safefile`'s opener and writer, shared with the other files
   this helper touches). Anything else makes the store unusable (:class:`StoreError`): a miss, never
   a failure, never a path written through.
-* Reads take no lock: writers publish a complete temp file with ``os.replace`` (:func:`publish`, the
-  one writer), so a reader sees the old file or the new one, never half of one. Anything that is not
-  the current schema and version (another version, the Go helper's file, junk, a truncated write of
-  some other tool) reads as empty and is replaced by the next write.
-* Writes re-read the file under that file's lock (``locks/<name>.lock``: :mod:`storelock`, through
-  ``filelock``, both imported only then), change it and publish it. Every lock wait is bounded by
-  what the caller passes, which on a `get` is a share of what is left of its deadline
-  (:func:`lock_wait`); a wait that runs out is a :class:`StoreError`: the caller goes on without
-  the store.
+* Reads take no lock: writers publish a complete temp file with ``os.replace``
+  (:func:`storewrite.publish`, the one writer), so a reader sees the old file or the new one, never
+  half of one. Anything that is not the current schema and version (another version, the Go
+  helper's file, junk, a truncated write of some other tool) reads as empty and is replaced by the
+  next write.
+* Writes (:mod:`storewrite`, imported only to write) re-read the file under that file's lock
+  (``locks/<name>.lock``: :mod:`storelock`, through ``filelock``, imported only then), change it and
+  publish it. Every lock wait is bounded by what the caller passes, which on a `get` is a share of
+  what is left of its deadline (:func:`lock_wait`); a wait that runs out is a :class:`StoreError`:
+  the caller goes on without the store.
 
 Freshness (half the lifetime, the Go helper's rule) and the stale-token margin live here too, with
 the clock injected. Nothing here imports more than the standard library at module level.
@@ -32,7 +33,6 @@ the clock injected. Nothing here imports more than the standard library at modul
 from __future__ import annotations
 
 import os
-import stat
 
 from docker_credential_ecr import jsonwire, safefile
 from docker_credential_ecr.errors import StoreError
@@ -40,7 +40,7 @@ from docker_credential_ecr.safefile import RefusedError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
     from typing import TypeVar
 
@@ -70,9 +70,6 @@ WRITE_SHARE = 0.25
 MIN_WAIT = 0.05
 # Times beyond this (about year 5138) are corrupt, not cached tokens.
 _MAX_TIME = 1e11
-# The durability steps of the writer, by their old names here (tests/test_store.py calls them).
-_unlink_quietly = safefile.unlink_quietly
-_fsync_directory = safefile.fsync_directory
 # The lock of each file; "cache-file" is the token file's since 0.1.0 (old and new helpers may share a dir).
 _FILE_LOCKS = {FILE_NAME: "cache-file", CREDENTIALS_FILE_NAME: "credentials-file"}
 
@@ -233,16 +230,8 @@ def parse_document(text: str) -> dict[str, Token]:
     return _parse_entries(text, SCHEMA, VERSION, Token.from_json)
 
 
-def render_document(entries: dict[str, Token]) -> str:
-    return _render_entries(SCHEMA, VERSION, entries)
-
-
 def parse_credentials(text: str) -> dict[str, AwsCredentials]:
     return _parse_entries(text, CREDENTIALS_SCHEMA, CREDENTIALS_VERSION, AwsCredentials.from_json)
-
-
-def render_credentials(entries: dict[str, AwsCredentials]) -> str:
-    return _render_entries(CREDENTIALS_SCHEMA, CREDENTIALS_VERSION, entries)
 
 
 def _parse_entries(text: str, schema: str, version: int, record: Callable[[object], _R | None]) -> dict[str, _R]:
@@ -261,13 +250,6 @@ def _parse_entries(text: str, schema: str, version: int, record: Callable[[objec
         if entry is not None:
             entries[key] = entry
     return entries
-
-
-def _render_entries(schema: str, version: int, entries: Mapping[str, Token | AwsCredentials]) -> str:
-    import json
-
-    body = {k: e.to_json() for k, e in sorted(entries.items())}
-    return json.dumps({"schema": schema, "version": version, "entries": body}, indent=1)
 
 
 def _refused(what: str, path: str, exc: RefusedError) -> StoreError:
@@ -343,137 +325,57 @@ class Store:
     def credentials(self, key: str) -> AwsCredentials | None:
         return self.all_credentials().get(key)
 
-    # -- writing: under a lock, atomically --------------------------------------------------------
+    # -- writing: storewrite's, imported only to write (a hit loads none of it) -------------------
     def ensure_directory(self) -> None:
         """Create the directory (0700) and its locks/ if needed; StoreError unless it is ours alone."""
-        try:
-            if not self._check_directory():
-                os.makedirs(self.directory, mode=0o700, exist_ok=True)
-                self._check_directory()
-            st = os.stat(self.directory)
-            if stat.S_IMODE(st.st_mode) != 0o700:
-                os.chmod(self.directory, 0o700)  # ours and not writable by others: close it to readers too
-            locks = os.path.join(self.directory, "locks")
-            try:
-                os.mkdir(locks, 0o700)
-            except FileExistsError:
-                pass
-            # makedirs(exist_ok=True) follows a symlink: lock files would be created wherever it points.
-            try:
-                safefile.check_directory(locks)
-            except RefusedError as exc:
-                raise _refused("lock directory", locks, exc) from None
-        except OSError as exc:
-            # The directory may exist: what failed may be creating locks/ or a lock file in it.
-            raise StoreError(f"cache directory {self.directory} is not writable: {exc.strerror or exc}") from None
+        from docker_credential_ecr import storewrite
+
+        storewrite.ensure_directory(self)
 
     def lock(self, name: str, timeout: float) -> AbstractContextManager[object]:
-        """An inter-process lock named ``name`` (a token key, or a file's); StoreError when the wait runs
-        out (:mod:`storelock`, imported only here: writes and misses)."""
-        self.ensure_directory()
-        from docker_credential_ecr import storelock
+        """An inter-process lock named ``name`` (a token key, or a file's); StoreError when the wait runs out."""
+        from docker_credential_ecr import storewrite
 
-        return storelock.lock(os.path.join(self.directory, "locks"), name, timeout)
+        return storewrite.lock(self, name, timeout)
 
     def update(self, change: Callable[[dict[str, Token]], None], *, now: float, timeout: float = WRITE_WAIT) -> None:
         """Re-read the token file under its lock, apply ``change``, drop expired tokens, publish."""
-        with self.lock(_FILE_LOCKS[FILE_NAME], timeout):
-            self._sweep_temp_files(FILE_NAME)
-            entries = self.tokens()
-            change(entries)
-            for key in [k for k, e in entries.items() if e.expires_at <= now]:
-                del entries[key]
-            publish(self.path, render_document(entries))
+        from docker_credential_ecr import storewrite
 
-    def update_credentials(
-        self, change: Callable[[dict[str, AwsCredentials]], None], *, now: float, timeout: float = WRITE_WAIT
-    ) -> None:
-        """The same for the credentials file."""
-        with self.lock(_FILE_LOCKS[CREDENTIALS_FILE_NAME], timeout):
-            self._sweep_temp_files(CREDENTIALS_FILE_NAME)
-            entries = self.all_credentials()
-            change(entries)
-            for key in [k for k, e in entries.items() if e.expires_at <= now]:
-                del entries[key]
-            publish(self.credentials_path, render_credentials(entries))
-
-    def _sweep_temp_files(self, file_name: str) -> None:
-        """Remove temp files of writers killed before their rename (kill -9, OOM, power loss).
-
-        Only a writer holding the file's lock creates one, and the lock dies with its holder, so under
-        that lock every temp file left is an orphan: it would otherwise keep a secret on disk and eat
-        the space the next write needs. Unlinking never follows a symlink.
-        """
-        prefix, suffix = file_name + ".", ".tmp"
-        try:
-            with os.scandir(self.directory) as names:
-                orphans = [e.name for e in names if e.name.startswith(prefix) and e.name.endswith(suffix)]
-        except OSError:
-            return
-        for name in orphans:
-            _unlink_quietly(os.path.join(self.directory, name))
+        storewrite.update(self, change, now=now, timeout=timeout)
 
     def put_token(self, key: str, token: Token, *, now: float, timeout: float = WRITE_WAIT) -> None:
-        def change(entries: dict[str, Token]) -> None:
-            entries[key] = token
+        from docker_credential_ecr import storewrite
 
-        self.update(change, now=now, timeout=timeout)
+        storewrite.put_token(self, key, token, now=now, timeout=timeout)
 
     def add_host(self, key: str, host: str, *, now: float, timeout: float = WRITE_WAIT) -> None:
         """Remember that the token under ``key`` was served for ``host`` (for `list`)."""
+        from docker_credential_ecr import storewrite
 
-        def change(entries: dict[str, Token]) -> None:
-            entry = entries.get(key)
-            if entry is not None and host not in entry.hosts:
-                entry.hosts = (*entry.hosts, host)
-
-        self.update(change, now=now, timeout=timeout)
+        storewrite.add_host(self, key, host, now=now, timeout=timeout)
 
     def put_credentials(
         self, key: str, credentials: AwsCredentials, *, now: float, timeout: float = WRITE_WAIT
     ) -> None:
-        def change(entries: dict[str, AwsCredentials]) -> None:
-            entries[key] = credentials
+        from docker_credential_ecr import storewrite
 
-        self.update_credentials(change, now=now, timeout=timeout)
+        storewrite.put_credentials(self, key, credentials, now=now, timeout=timeout)
 
     def clear(self) -> int:
         """Remove every token; returns how many there were."""
-        removed = 0
+        from docker_credential_ecr import storewrite
 
-        def change(entries: dict[str, Token]) -> None:
-            nonlocal removed
-            removed = len(entries)
-            entries.clear()
-
-        self.update(change, now=0.0)
-        return removed
+        return storewrite.clear(self)
 
     def clear_credentials(self, keep: Callable[[str], bool] | None = None) -> int:
         """Remove every stored credential but those whose key ``keep`` accepts; returns how many went."""
-        removed = 0
+        from docker_credential_ecr import storewrite
 
-        def change(entries: dict[str, AwsCredentials]) -> None:
-            nonlocal removed
-            gone = [key for key in entries if keep is None or not keep(key)]
-            removed = len(gone)
-            for key in gone:
-                del entries[key]
-
-        self.update_credentials(change, now=0.0)
-        return removed
+        return storewrite.clear_credentials(self, keep)
 
     def publish_config_copy(self, text: str) -> None:
         """Publish the config's parsed copy, on the store's terms. StoreError when it cannot."""
-        self.ensure_directory()
-        publish(self.config_copy_path, text)
+        from docker_credential_ecr import storewrite
 
-
-def publish(path: str, text: str) -> None:
-    """Write ``text`` as a new 0600 file beside ``path``, fsync it, rename it over ``path``
-    (:func:`safefile.write_atomically`: never through a planted symlink; on any failure the old file
-    is left as it was and no temp file stays). Raises StoreError."""
-    try:
-        safefile.write_atomically(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise StoreError(f"cache file {path} cannot be written: {exc.strerror}") from None
+        storewrite.publish_config_copy(self, text)

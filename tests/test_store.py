@@ -11,6 +11,8 @@ import pytest
 
 from docker_credential_ecr import registry
 from docker_credential_ecr.errors import StoreBusyError, StoreError
+from docker_credential_ecr.safefile import fsync_directory as _fsync_directory
+from docker_credential_ecr.safefile import unlink_quietly as _unlink_quietly
 from docker_credential_ecr.store import (
     CLOCK_SKEW,
     SCHEMA,
@@ -19,16 +21,12 @@ from docker_credential_ecr.store import (
     AwsCredentials,
     Store,
     Token,
-    _fsync_directory,
-    _unlink_quietly,
     credentials_key,
     parse_credentials,
     parse_document,
-    publish,
-    render_credentials,
-    render_document,
     token_key,
 )
+from docker_credential_ecr.storewrite import publish, render_credentials, render_document
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
