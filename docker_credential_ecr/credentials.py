@@ -260,6 +260,8 @@ class MfaSession(Source):
 
 
 def _mfa_session(context: Context) -> Source | None:
+    if not identity.files_mention(context.environ, "mfa_serial"):
+        return None  # no profile asks for an MFA code: a hit need not import mfa to find that out
     profile = context.table.profile if context.table is not None else None
     from docker_credential_ecr import mfa
 

@@ -113,6 +113,19 @@ def _read_sections(path: str) -> Sections | None:
         return None
 
 
+def files_mention(environ: Mapping[str, str], word: str) -> bool:
+    """Whether either AWS file contains ``word`` at all: a pre-check that spares parsing (and a hit
+    importing what parses) for a setting that no profile has."""
+    for path in aws_file_paths(environ):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if word in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def aws_file_paths(environ: Mapping[str, str]) -> tuple[str, str]:
     """The shared config and credentials files botocore would read."""
     config = environ.get("AWS_CONFIG_FILE") or "~/.aws/config"

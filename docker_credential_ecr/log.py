@@ -8,13 +8,9 @@ file's ``log_level`` turns it on (the variable wins, so ``AWS_ECR_LOG_LEVEL=off`
 0600 in a 0700 directory and rotates at 1 MiB, keeping three old files.
 
 :mod:`logging` costs about 0.6x an interpreter start to import, so it is imported only by
-:func:`setup` when logging is on; until then :func:`info` and friends are a test of one global. At
-``debug``, botocore's own log goes to the same file, through the same redaction.
-
-Redaction (:func:`redact`) runs on the whole formatted record, traceback included: values of keys
-that name a secret (``Secret``, ``password``, ``SessionToken``, ``Authorization``, ``Signature`` ...,
-in JSON, Python reprs, headers, query strings and XML), ``user:password@`` in URLs, URL query strings,
-and any long run of base64-like characters mixing character classes (tokens, keys, signatures).
+:func:`setup` when logging is on, with :mod:`logfile` (the file, its rotation, the redaction of every
+record); until then :func:`info` and friends are a test of one global, and a hit loads only this
+small module. At ``debug``, botocore's own log goes to the same file, through the same redaction.
 Logging must never break a ``get``: a log file that cannot be opened turns logging off silently
 (stderr stays quiet on success), and :func:`problem` says why for ``doctor``.
 
@@ -111,43 +107,16 @@ def setup(settings: Settings, config: Config | None = None) -> bool:
     if path is None:
         _problem = "no log file: set AWS_ECR_LOG_FILE or log_file to an absolute path"
         return False
-    import logging
+    from docker_credential_ecr import logfile
 
-    if _handler is not None and getattr(_handler, "baseFilename", None) == os.path.abspath(path):
-        handler = _handler
-    else:
-        from docker_credential_ecr.deadline import Deadline
-        from docker_credential_ecr.errors import DeadlineExceededError
-
-        try:
-            with Deadline(settings.timeout):  # a file system that hangs must not hang `get`
-                handler = _open_handler(path)
-        except RefusedError as exc:
-            _problem = _refused = str(exc)
-            return False
-        except DeadlineExceededError:
-            _problem = _refused = f"log file {path} did not open within {settings.timeout:g} s: not used"
-            return False
-        except OSError as exc:
-            _problem = f"cannot open the log file {path}: {exc.strerror or exc}"
-            return False
-        _close()
-        _handler = handler
-    numeric = getattr(logging, name.upper())
-    handler.setLevel(numeric)
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(numeric)
-    logger.propagate = False
-    if handler not in logger.handlers:
-        logger.addHandler(handler)
-    botocore = logging.getLogger("botocore")
-    if name == "debug":
-        botocore.setLevel(logging.DEBUG)
-        if handler not in botocore.handlers:
-            botocore.addHandler(handler)
-    elif handler in botocore.handlers:
-        botocore.removeHandler(handler)
-    _logger = logger
+    try:
+        _handler, _logger = logfile.turn_on(name, path, settings.timeout, _handler)
+    except RefusedError as exc:
+        _problem = _refused = str(exc)
+        return False
+    except OSError as exc:
+        _problem = f"cannot open the log file {path}: {exc.strerror or exc}"
+        return False
     _problem = None
     return True
 
@@ -155,90 +124,20 @@ def setup(settings: Settings, config: Config | None = None) -> bool:
 def shutdown() -> None:
     """Stop logging and close the file (tests; a long-lived caller that wants it closed)."""
     global _logger, _handler  # noqa: PLW0603 - see setup
-    _close()
+    close_handler(_handler)
     _logger = None
     _handler = None
 
 
-def _close() -> None:
-    if _handler is None:
+def close_handler(handler: Any) -> None:
+    """Detach ``handler`` from our logger and botocore's, and close it (None: nothing to do)."""
+    if handler is None:
         return
     import logging
 
     for name in (LOGGER_NAME, "botocore"):
-        logging.getLogger(name).removeHandler(_handler)
-    _handler.close()
-
-
-def _open_handler(path: str) -> Any:
-    import logging.handlers
-
-    class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-        """RotatingFileHandler whose files are created 0600 whatever the umask (rotation included)."""
-
-        def _open(self) -> Any:
-            fd = _open_private(self.baseFilename)
-            try:
-                return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors="backslashreplace")
-            except BaseException:
-                os.close(fd)
-                raise
-
-    class RedactingFormatter(logging.Formatter):
-        """The usual formatter, with :func:`redact` applied to the finished text (traceback included)."""
-
-        def format(self, record: logging.LogRecord) -> str:
-            return redact(super().format(record))
-
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    _check_directory(directory)
-    handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
-    # "[name] message", not "name: message": the redaction would take "docker_credential_ecr: x" for
-    # a key (it names a credential) and its value.
-    handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(process)d %(levelname)s [%(name)s] %(message)s", "%Y-%m-%dT%H:%M:%S%z")
-    )
-    return handler
-
-
-def _check_directory(directory: str) -> None:
-    """The cache directory's rule for the log's directory: a directory (not a symlink) of ours or
-    root's that nobody else can write, so nobody else can put a link or a FIFO at the log's path."""
-    from docker_credential_ecr import safefile
-
-    try:
-        safefile.check_directory(directory, root_may_own=True)
-    except safefile.RefusedError as exc:
-        if exc.reason == safefile.OTHER_OWNER and exc.st is not None:
-            raise RefusedError(
-                f"log directory {directory} belongs to another user (uid {exc.st.st_uid}): not logging"
-            ) from None
-        if exc.reason == safefile.REFUSED_MODE:
-            raise RefusedError(f"log directory {directory} is writable by other users: not logging") from None
-        raise RefusedError(f"log directory {directory} is not a directory (a symlink or a file): not logging") from None
-
-
-def _open_private(path: str) -> int:
-    """A descriptor appending to ``path``, a regular file of ours (root's is not: we would write into
-    it), made 0600 (created so if missing). A symlink is refused, not followed; a FIFO without a
-    reader fails at once instead of blocking (see :mod:`safefile`); the mode is set, not checked."""
-    from docker_credential_ecr import safefile
-
-    try:
-        fd, _ = safefile.open_checked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, refused_modes=0)
-    except safefile.RefusedError as exc:
-        if exc.reason == safefile.SYMLINK:
-            raise RefusedError(f"log file {path} is a symbolic link: not logging") from None
-        if exc.reason == safefile.OTHER_OWNER and exc.st is not None:
-            raise RefusedError(f"log file {path} belongs to another user (uid {exc.st.st_uid}): not logging") from None
-        raise RefusedError(f"log file {path} is not a regular file: not logging") from None
-    try:
-        os.fchmod(fd, 0o600)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
 
 
 # -- the calls the helper makes: nothing happens unless setup() turned logging on -------------------
@@ -262,84 +161,25 @@ def error(message: str, *args: object) -> None:
         _logger.error(message, *args)
 
 
-# -- redaction -------------------------------------------------------------------------------------
-_SECRET_WORDS = r"secret|passw(?:or)?d|token|signature|authorization|credential|bearer"  # noqa: S105 - key names
-_PATTERNS: list[tuple[Any, str]] = []
-
-
-def _patterns() -> list[tuple[Any, str]]:
-    if _PATTERNS:
-        return _PATTERNS
-    import re
-
-    # Order matters: the narrow, structured forms first, the catch-all for long tokens last.
-    _PATTERNS.extend(
-        (
-            # <SecretAccessKey>...</SecretAccessKey> (STS answers at debug level)
-            (re.compile(rf"(<(\w*(?:{_SECRET_WORDS})\w*)>)[^<]*(</\2>)", re.IGNORECASE), rf"\1{REDACTED}\3"),
-            # "key": "value", 'key': b'value', key=value, key: value (JSON, reprs, headers, queries)
-            (
-                re.compile(
-                    rf"""(?<![\w.-])(["']?[\w-]*(?:{_SECRET_WORDS})[\w-]*["']?\s*[:=]\s*)"""
-                    r"""(?:b?"(?:[^"\\]|\\.)*"|b?'(?:[^'\\]|\\.)*'|[^\s,&;'"}\]<)]+)""",
-                    re.IGNORECASE,
-                ),
-                rf"\1{REDACTED}",
-            ),
-            # user:password@ in URLs, up to the last "@" (a password may hold one): scheme://, //,
-            # and the scheme-less user:password@host botocore also accepts as a proxy
-            (re.compile(r"([a-z][a-z0-9+.-]*://|(?<![^\s=('\"\[,])//)[^\s'\"<>]*@", re.IGNORECASE), rf"\1{REDACTED}@"),
-            (re.compile(r"(?<![^\s=('\"\[,])[^\s:@/'\"<>\[\]]+:(?!//)[^\s'\"<>]*@(?=[\w\[])"), f"{REDACTED}@"),
-            # a lone token@host:port without a scheme (an e-mail address has no port)
-            (re.compile(r"(?<![^\s=('\"\[,])[^\s:@/'\"<>\[\]]+@(?=[\w.-]+:[0-9])"), f"{REDACTED}@"),
-            # URL query strings (pre-signed URLs carry their signature and credentials there)
-            (re.compile(r"([a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s#'\"]*", re.IGNORECASE), rf"\1?{REDACTED}"),
-            # Anything long and token-like that mixes character classes: ECR passwords, access keys,
-            # session tokens, signatures. Host names, ARNs and paths break on '.', ':' or '/' first.
-            (re.compile(r"[A-Za-z0-9+/=_-]{24,}"), ""),
-        )
-    )
-    return _PATTERNS
-
-
-def _long_token(match: Any) -> str:
-    # Random tokens mix digits, lower and upper case (a 40-character one lacks a class about once in
-    # a thousand; key names catch those in structured text). Words, host names, UUIDs, hex digests
-    # and paths rarely mix all three; a very long run with two classes goes too.
-    text: str = match.group(0)
-    classes = any(c.isdigit() for c in text) + any(c.islower() for c in text) + any(c.isupper() for c in text)
-    return REDACTED if classes == 3 or (classes == 2 and len(text) >= 64) else text
-
-
+# -- redaction: logfile's, imported only when something is to be redacted ---------------------------
 def mask_userinfo(url: str) -> str:
-    """``url`` with its user info (user name and password) shown as ``***``, in every form botocore
-    accepts for a proxy: ``scheme://user:pass@host``, ``//user:pass@host``, the scheme-less
-    ``user:pass@host:port``, a lone ``token@host``, and passwords holding ``@`` or ``:``.
-    The user info runs to the last ``@``: what follows is the host, whatever the password held."""
-    if "@" not in url:
-        return url
-    prefix, rest = "", url
-    scheme, sep, after = url.partition("://")
-    if sep and scheme[:1].isalpha() and all(c.isalnum() or c in "+.-" for c in scheme):
-        prefix, rest = scheme + sep, after
-    elif url.startswith("//"):
-        prefix, rest = "//", url[2:]
-    return prefix + "***@" + rest.rpartition("@")[2]
+    """``url`` with its user info shown as ``***`` (see :func:`logfile.mask_userinfo`)."""
+    from docker_credential_ecr import logfile
+
+    return logfile.mask_userinfo(url)
 
 
 def redact_userinfo(text: str) -> str:
     """Free text (a stderr line) with the user info of every URL in it replaced (see :func:`redact`)."""
     if "@" not in text:
         return text
-    for pattern, replacement in _patterns()[2:5]:
-        text = pattern.sub(replacement, text)
-    return text
+    from docker_credential_ecr import logfile
+
+    return logfile.redact_userinfo(text)
 
 
 def redact(text: str) -> str:
-    """``text`` with secrets replaced by ``[REDACTED]`` (see the module docstring for what counts)."""
-    patterns = _patterns()
-    for pattern, replacement in patterns[:-1]:
-        text = pattern.sub(replacement, text)
-    result: str = patterns[-1][0].sub(_long_token, text)
-    return result
+    """``text`` with secrets replaced by ``[REDACTED]`` (see :mod:`logfile` for what counts)."""
+    from docker_credential_ecr import logfile
+
+    return logfile.redact(text)

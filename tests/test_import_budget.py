@@ -78,6 +78,12 @@ HEAVY = (
     "shutil",
     "docker_credential_ecr.aws",
     "docker_credential_ecr.deadline",
+    # the halves of our own modules that only a miss, a write or logging needs
+    "docker_credential_ecr.refresh",
+    "docker_credential_ecr.storewrite",
+    "docker_credential_ecr.logfile",
+    "docker_credential_ecr.mfa",
+    "docker_credential_ecr.configfile",
 )
 
 # Run the helper as its console script does, then list every module the process imported.
@@ -247,9 +253,30 @@ def test_the_import_listing_sees_what_a_console_script_shim_imports(
 
 
 def test_the_probe_sees_a_miss_import_botocore(env: dict[str, str], fake: FakeAWS, workdir: Path) -> None:
-    """The check can fail: a miss does import botocore and filelock."""
+    """The check can fail: a miss does import botocore and filelock, and the miss halves of our modules."""
     modules, _ = modules_after(["get"], env, workdir, ECR_HOST)
     assert fake.calls() == 1
     found = heavy(modules, bare_modules(env, workdir))
     assert "botocore" in found
     assert "filelock" in found
+    assert {"docker_credential_ecr.refresh", "docker_credential_ecr.storewrite"} <= set(found)
+
+
+def test_the_probe_sees_logging_and_mfa_imported_when_they_are_used(
+    env: dict[str, str], fake: FakeAWS, home: Path, workdir: Path, tmp_path: Path
+) -> None:
+    """A hit with logging on loads logfile; one whose profile needs an MFA code loads mfa (the
+    pre-check in credentials lets every other hit skip it)."""
+    aws = home / ".aws"
+    aws.mkdir(exist_ok=True)
+    (aws / "config").write_text(
+        "[profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = base\n"
+        "mfa_serial = arn:aws:iam::123456789012:mfa/u\n[profile base]\nregion = us-east-1\n"
+    )
+    get_ok(env)
+    logged = {**env, "AWS_ECR_LOG_LEVEL": "info", "AWS_ECR_LOG_FILE": str(tmp_path / "log" / "ecr.log")}
+    modules, _ = modules_after(["get"], logged, workdir, ECR_HOST)
+    found = heavy(modules, bare_modules(env, workdir))
+    assert "docker_credential_ecr.logfile" in found
+    assert "docker_credential_ecr.mfa" in found  # the files mention mfa_serial: the chain is read
+    assert "docker_credential_ecr.refresh" not in found  # and it was a hit all the same
