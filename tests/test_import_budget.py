@@ -280,3 +280,80 @@ def test_the_probe_sees_logging_and_mfa_imported_when_they_are_used(
     assert "docker_credential_ecr.logfile" in found
     assert "docker_credential_ecr.mfa" in found  # the files mention mfa_serial: the chain is read
     assert "docker_credential_ecr.refresh" not in found  # and it was a hit all the same
+
+
+# cli.finish in a fresh interpreter (whose atexit has no callbacks yet), reporting which exit it took.
+FINISH_PROBE = """\
+import atexit, os, sys, threading
+from docker_credential_ecr import cli
+really_exit, really_sys_exit = os._exit, sys.exit
+def fast(status):
+    os.write(2, b"os._exit %d\\n" % status)
+    really_exit(status)
+def usual(status=None):
+    os.write(2, b"sys.exit %d\\n" % status)
+    really_sys_exit(status)
+os._exit, sys.exit = fast, usual
+status = cli.main(sys.argv[1:2])
+if sys.argv[2] == "atexit":
+    atexit.register(print)
+elif sys.argv[2] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+cli.finish(status)
+"""
+
+
+def finished(env: dict[str, str], cwd: Path, action: str, extra: str = "", stdin: str = "") -> tuple[str, str]:
+    """(the exit cli.finish took, stdout) for ``action`` in a fresh interpreter."""
+    proc = subprocess.run(
+        [sys.executable, "-c", FINISH_PROBE, action, extra],
+        input=stdin.encode(),
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+    return proc.stderr.decode().strip(), proc.stdout.decode()
+
+
+def test_finish_ends_at_once_after_a_protocol_action(env: dict[str, str], fake: FakeAWS, workdir: Path) -> None:
+    """After the answer, the installed commands end the process at once (cli.finish): the teardown of
+    every module is about a fifth of a bare interpreter's run, and the client waits for the exit."""
+    warm = get_ok(env)
+    how, stdout = finished(env, workdir, "get", stdin=ECR_HOST)
+    assert how == "os._exit 0"
+    assert json.loads(stdout)["Secret"] == warm["Secret"]  # flushed before the exit
+    how, stdout = finished(env, workdir, "get", stdin="not a registry")
+    assert (how, stdout) == ("os._exit 1", "credentials not found in native keychain\n")
+    how, stdout = finished(env, workdir, "list")
+    assert (how, json.loads(stdout)) == ("os._exit 0", {f"https://{ECR_HOST}": "AWS"})
+
+
+@pytest.mark.parametrize("extra", ["atexit", "thread"])
+def test_finish_exits_as_usual_when_something_must_run_at_exit(
+    env: dict[str, str], fake: FakeAWS, workdir: Path, extra: str
+) -> None:
+    """An atexit callback (logging's, a coverage tool's) or another thread: the usual exit."""
+    get_ok(env)
+    how, stdout = finished(env, workdir, "get", extra, stdin=ECR_HOST)
+    assert how == "sys.exit 0"
+    assert json.loads(stdout)["Username"] == "AWS"
+
+
+def test_finish_exits_as_usual_after_a_command(env: dict[str, str], workdir: Path) -> None:
+    how, stdout = finished(env, workdir, "version")
+    assert how == "sys.exit 0"
+    assert stdout.startswith("docker-credential-ecr-login (docker-credential-ecr) ")
+
+
+def test_a_hit_with_logging_on_exits_as_usual_and_its_log_is_written(
+    env: dict[str, str], fake: FakeAWS, tmp_path: Path, workdir: Path
+) -> None:
+    """logging registers its atexit: the usual exit, which flushes and closes the log."""
+    get_ok(env)
+    log_file = tmp_path / "logs" / "ecr.log"
+    logged = {**env, "AWS_ECR_LOG_LEVEL": "info", "AWS_ECR_LOG_FILE": str(log_file)}
+    how, _ = finished(logged, workdir, "get", stdin=ECR_HOST)
+    assert how == "sys.exit 0"
+    assert f"get {ECR_HOST}: hit" in log_file.read_text()

@@ -79,7 +79,7 @@ def prepare(environ: MutableMapping[str, str], argv: list[str]) -> None:
 
 if __name__ == "__main__":
     prepare(os.environ, sys.argv)
-    from docker_credential_ecr.cli import kubelet_main, main
+    from docker_credential_ecr.cli import finish, kubelet_main, main
 
     name = os.path.basename(sys.argv[0] if sys.argv else "")
-    sys.exit(kubelet_main() if name.startswith("ecr-credential-provider") else main())
+    finish(kubelet_main() if name.startswith("ecr-credential-provider") else main())
