@@ -11,28 +11,27 @@ A source gives two things:
 
 The sources, first match wins (:data:`SOURCES`):
 
-* :class:`KubeletWebIdentity`: the service account token of a kubelet request, for a role (KEP-4412);
-* :class:`CiWebIdentity`: a CI's OIDC token (``AWS_ECR_WEB_IDENTITY``, a table's ``web_identity``);
-* :class:`MfaSession`: a profile whose role needs an MFA code, through the session ``login`` kept;
+* :class:`kubelet.KubeletWebIdentity`: the service account token of a kubelet request, for a role
+  (KEP-4412);
+* :class:`webidentity.CiWebIdentity`: a CI's OIDC token (``AWS_ECR_WEB_IDENTITY``, a table's
+  ``web_identity``);
+* :class:`mfa.MfaSession`: a profile whose role needs an MFA code, through the session ``login`` kept;
 * :class:`AssumedRole`: a ``[[registry]]`` table's ``role_arn``, assumed from its profile or the chain;
 * :class:`DefaultChain`: botocore's chain for a profile: environment keys, the profile (static keys,
   SSO, ``credential_process``, ``role_arn`` profiles), web identity from ``AWS_WEB_IDENTITY_TOKEN_FILE``,
   container credentials, instance metadata. They are one source because botocore picks among them at
   run time; their identity inputs are each listed in :mod:`identity`.
 
-Adding a source is one change here: a class with those methods, and one line in :data:`SOURCES`
-saying when it applies (see docs/architecture.md). Imports only the standard library; :mod:`aws` is
-imported inside :meth:`Source.credentials`, on a miss.
+Adding a source is a class with those methods and one line in :data:`SOURCES` saying when it
+applies (see docs/architecture.md). The sources every hit may need live here; the three that only
+some requests use live beside the code they need and are imported by their line in :data:`SOURCES`
+when they apply, so a hit creates none of their classes. Imports only the standard library; :mod:`aws`
+is imported inside :meth:`Source.credentials`, on a miss.
 """
 
 from __future__ import annotations
 
 from docker_credential_ecr import identity
-
-try:  # as in identity.py: the builtin BLAKE2 module spares loading OpenSSL
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - some builds only ship hashlib
-    from hashlib import blake2b
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
     from docker_credential_ecr.config import RegistryTable
     from docker_credential_ecr.kubelet import WebIdentity
-    from docker_credential_ecr.mfa import Chain
     from docker_credential_ecr.oidc import Setting
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.store import AwsCredentials
@@ -143,122 +141,6 @@ class AssumedRole(Source):
         return credentials
 
 
-class KubeletWebIdentity(Source):
-    """A pod's role, assumed with the service account token the kubelet sent (AssumeRoleWithWebIdentity).
-
-    The identity key is the node's (endpoints and the like still decide which STS answers), the role
-    and a digest of the service account's claims: neither the node's token nor another service
-    account's is ever served for it. The STS credentials are never stored (they can do whatever the
-    role can, not only pull): only the ECR token they fetch is, cut to their expiry.
-    """
-
-    kind = "kubelet web identity"
-    caps_token = True
-
-    def __init__(self, environ: Mapping[str, str], web_identity: WebIdentity) -> None:
-        super().__init__(environ)
-        self.web_identity = web_identity
-
-    def __repr__(self) -> str:
-        return f"KubeletWebIdentity({self.web_identity!r})"
-
-    def identity_key(self) -> str:
-        if self._key is None:
-            node = identity.identity_key(self.environ)
-            pieces = ("web-identity", node, self.web_identity.role_arn, self.web_identity.identity)
-            digest = blake2b("\0".join(pieces).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-            self._key = "wi-" + digest
-        return self._key
-
-    @property
-    def who(self) -> str:
-        return f"web identity role {self.web_identity.role_arn}"
-
-    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
-        from docker_credential_ecr import aws
-
-        web = self.web_identity
-        return aws.assume_role_with_web_identity(
-            registry,
-            role_arn=web.role_arn,
-            role_from=web.role_from,
-            session_name=web.session_name,
-            token=web.token,
-            token_label="<service account token>",  # noqa: S106 - a label for messages, not a secret
-            environ=self.environ,
-        )
-
-
-class CiWebIdentity(Source):
-    """A CI's OIDC token for a role (``AWS_ECR_WEB_IDENTITY`` or a table's ``web_identity``; see :mod:`oidc`).
-
-    The identity key holds the role, the session name and whose token it is (its stable claims, or
-    for GitHub the job's token request URL), never the token. The role's credentials are kept in the
-    store like an assumed role's; the ECR token is cut to their expiry.
-    """
-
-    kind = "CI web identity"
-    caps_token = True
-
-    def __init__(self, environ: Mapping[str, str], setting: Setting, table: RegistryTable | None) -> None:
-        super().__init__(environ)
-        self.setting = setting
-        self.table = table
-
-    def __repr__(self) -> str:
-        return f"CiWebIdentity({self.setting!r})"
-
-    def identity_inputs(self) -> list[str]:
-        from docker_credential_ecr import oidc
-
-        table = self.table.identity_inputs() if self.table is not None else []
-        return [*table, *oidc.principal_inputs(self.setting, self.environ)]
-
-    @property
-    def who(self) -> str:
-        return f"role {self.setting.role_arn} (web identity)"
-
-    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
-        from docker_credential_ecr import webidentity
-        from docker_credential_ecr.store import credentials_key
-
-        key = credentials_key(self.identity_key(), "sts", registry.partition)
-        return webidentity.credentials(registry, self.setting, environ=self.environ, keeper=keeper, key=key)
-
-
-class MfaSession(Source):
-    """A profile whose role chain needs an MFA code: the session ``login`` kept (see :mod:`mfa`).
-
-    Never a prompt: without a live session the miss fails with the line saying to run ``login``. The
-    identity key is the profile's (its settings and chain, as for any profile); the session lives in
-    the store's credentials file, kept by ``cache clear``, and the ECR token is cut to its expiry.
-    """
-
-    kind = "MFA session"
-    caps_token = True
-
-    def __init__(self, environ: Mapping[str, str], chain: Chain, profile: str | None) -> None:
-        super().__init__(environ, profile)
-        self.chain = chain
-
-    def __repr__(self) -> str:
-        return f"MfaSession(profile={self.chain.selected!r}, mfa_profile={self.chain.mfa.name!r})"
-
-    @property
-    def who(self) -> str:
-        return f"profile {self.chain.selected!r} (MFA session of profile {self.chain.mfa.name!r})"
-
-    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
-        import time
-
-        from docker_credential_ecr import mfa
-        from docker_credential_ecr.settings import Settings
-
-        region = "us-east-1" if registry.service == "ecr-public" else registry.region
-        cache_dir = Settings.from_environ(self.environ).cache_dir
-        return mfa.credentials_for(self.chain, self.environ, cache_dir, time.time(), region)
-
-
 def _mfa_session(context: Context) -> Source | None:
     if not identity.files_mention(context.environ, "mfa_serial"):
         return None  # no profile asks for an MFA code: a hit need not import mfa to find that out
@@ -266,7 +148,7 @@ def _mfa_session(context: Context) -> Source | None:
     from docker_credential_ecr import mfa
 
     chain = mfa.find_chain(context.environ, profile)
-    return None if chain is None else MfaSession(context.environ, chain, profile)
+    return None if chain is None else mfa.MfaSession(context.environ, chain, profile)
 
 
 def web_identity_setting(environ: Mapping[str, str], table: RegistryTable | None) -> Setting | None:
@@ -282,11 +164,19 @@ def web_identity_setting(environ: Mapping[str, str], table: RegistryTable | None
 
 def _ci_web_identity(context: Context) -> Source | None:
     setting = web_identity_setting(context.environ, context.table)
-    return None if setting is None else CiWebIdentity(context.environ, setting, context.table)
+    if setting is None:
+        return None
+    from docker_credential_ecr.webidentity import CiWebIdentity
+
+    return CiWebIdentity(context.environ, setting, context.table)
 
 
 def _kubelet(context: Context) -> Source | None:
-    return None if context.web_identity is None else KubeletWebIdentity(context.environ, context.web_identity)
+    if context.web_identity is None:
+        return None
+    from docker_credential_ecr.kubelet import KubeletWebIdentity
+
+    return KubeletWebIdentity(context.environ, context.web_identity)
 
 
 def _assumed_role(context: Context) -> Source | None:

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import time
 
-from docker_credential_ecr import jsonwire
+from docker_credential_ecr import identity, jsonwire
+from docker_credential_ecr.credentials import Source
 from docker_credential_ecr.errors import CredentialsNotFoundError
 from docker_credential_ecr.helper import Helper
 
@@ -48,9 +49,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from docker_credential_ecr.credentials import Keeper
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.settings import Settings
-    from docker_credential_ecr.store import Token
+    from docker_credential_ecr.store import AwsCredentials, Token
 
 API_GROUP = "credentialprovider.kubelet.k8s.io"
 # Newest first; the kubelet sends the version its config names and wants the same one back.
@@ -245,6 +247,52 @@ class WebIdentity:
         from docker_credential_ecr.aws import redact
 
         return redact(text, self.token, "<service account token>")
+
+
+class KubeletWebIdentity(Source):
+    """A pod's role, assumed with the service account token the kubelet sent (AssumeRoleWithWebIdentity).
+
+    The identity key is the node's (endpoints and the like still decide which STS answers), the role
+    and a digest of the service account's claims: neither the node's token nor another service
+    account's is ever served for it. The STS credentials are never stored (they can do whatever the
+    role can, not only pull): only the ECR token they fetch is, cut to their expiry.
+    """
+
+    kind = "kubelet web identity"
+    caps_token = True
+
+    def __init__(self, environ: Mapping[str, str], web_identity: WebIdentity) -> None:
+        super().__init__(environ)
+        self.web_identity = web_identity
+
+    def __repr__(self) -> str:
+        return f"KubeletWebIdentity({self.web_identity!r})"
+
+    def identity_key(self) -> str:
+        if self._key is None:
+            node = identity.identity_key(self.environ)
+            pieces = ("web-identity", node, self.web_identity.role_arn, self.web_identity.identity)
+            digest = blake2b("\0".join(pieces).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+            self._key = "wi-" + digest
+        return self._key
+
+    @property
+    def who(self) -> str:
+        return f"web identity role {self.web_identity.role_arn}"
+
+    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
+        from docker_credential_ecr import aws
+
+        web = self.web_identity
+        return aws.assume_role_with_web_identity(
+            registry,
+            role_arn=web.role_arn,
+            role_from=web.role_from,
+            session_name=web.session_name,
+            token=web.token,
+            token_label="<service account token>",  # noqa: S106 - a label for messages, not a secret
+            environ=self.environ,
+        )
 
 
 def web_identity(request: Request, environ: Mapping[str, str]) -> WebIdentity | None:

@@ -51,10 +51,6 @@ _problem: str | None = None
 _refused: str | None = None
 
 
-class RefusedError(OSError):
-    """The log file or its directory is not ours alone: never written. The text is the stderr line."""
-
-
 def default_log_dir(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
     """``platformdirs.user_log_dir(APP_NAME)`` without importing platformdirs (see :func:`settings.user_dir`)."""
     return user_dir("log", environ, platform)
@@ -111,7 +107,7 @@ def setup(settings: Settings, config: Config | None = None) -> bool:
 
     try:
         _handler, _logger = logfile.turn_on(name, path, settings.timeout, _handler)
-    except RefusedError as exc:
+    except logfile.RefusedError as exc:
         _problem = _refused = str(exc)
         return False
     except OSError as exc:

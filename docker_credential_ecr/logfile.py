@@ -3,7 +3,7 @@
 :mod:`log` decides whether logging is on (a hit with logging off imports nothing more) and imports
 this module only to open the file or to redact a text. The file is trusted like the cache: it is
 opened with ``O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC`` and must be a regular file of ours, in a directory of
-ours (or root's) that others cannot write; anything else is refused (:class:`log.RefusedError`).
+ours (or root's) that others cannot write; anything else is refused (:class:`RefusedError`).
 
 Redaction (:func:`redact`) runs on the whole formatted record, traceback included: values of keys
 that name a secret (``Secret``, ``password``, ``SessionToken``, ``Authorization``, ``Signature`` ...,
@@ -16,11 +16,15 @@ from __future__ import annotations
 import os
 
 from docker_credential_ecr import log
-from docker_credential_ecr.log import LOGGER_NAME, REDACTED, RefusedError, close_handler
+from docker_credential_ecr.log import LOGGER_NAME, REDACTED, close_handler
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+
+class RefusedError(OSError):
+    """The log file or its directory is not ours alone: never written. The text is the stderr line."""
 
 
 def turn_on(name: str, path: str, timeout: float, current: Any) -> tuple[Any, Any]:

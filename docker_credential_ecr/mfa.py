@@ -18,6 +18,7 @@ process that would resolve the same role, whichever way the profile was selected
 
 from __future__ import annotations
 
+from docker_credential_ecr.credentials import Source
 from docker_credential_ecr.errors import StoreError, TokenFetchError
 from docker_credential_ecr.identity import (
     _profile_material,
@@ -30,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from docker_credential_ecr.credentials import Keeper
+    from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.store import AwsCredentials
 
 SESSION_KIND = "mfa"  # stored credentials of this kind are MFA sessions: `cache clear` keeps them
@@ -73,6 +76,38 @@ class Chain:
         self.mfa = mfa
         self.above = above  # from the MFA profile's child up to the selected profile
         self.key = key
+
+
+class MfaSession(Source):
+    """A profile whose role chain needs an MFA code: the session ``login`` kept (see :mod:`mfa`).
+
+    Never a prompt: without a live session the miss fails with the line saying to run ``login``. The
+    identity key is the profile's (its settings and chain, as for any profile); the session lives in
+    the store's credentials file, kept by ``cache clear``, and the ECR token is cut to its expiry.
+    """
+
+    kind = "MFA session"
+    caps_token = True
+
+    def __init__(self, environ: Mapping[str, str], chain: Chain, profile: str | None) -> None:
+        super().__init__(environ, profile)
+        self.chain = chain
+
+    def __repr__(self) -> str:
+        return f"MfaSession(profile={self.chain.selected!r}, mfa_profile={self.chain.mfa.name!r})"
+
+    @property
+    def who(self) -> str:
+        return f"profile {self.chain.selected!r} (MFA session of profile {self.chain.mfa.name!r})"
+
+    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
+        import time
+
+        from docker_credential_ecr.settings import Settings
+
+        region = "us-east-1" if registry.service == "ecr-public" else registry.region
+        cache_dir = Settings.from_environ(self.environ).cache_dir
+        return credentials_for(self.chain, self.environ, cache_dir, time.time(), region)
 
 
 def _settings(

@@ -1,4 +1,4 @@
-"""A CI's OIDC token for a role: the credentials of the CI web identity source (see :mod:`credentials`).
+"""A CI's OIDC token for a role: the CI web identity source (:class:`CiWebIdentity`, see :mod:`credentials`).
 
 Used on a miss when ``AWS_ECR_WEB_IDENTITY`` or a ``[[registry]]`` table's ``web_identity`` names a
 token source (see :mod:`oidc`). The token is exchanged with STS AssumeRoleWithWebIdentity, unsigned:
@@ -14,18 +14,54 @@ from __future__ import annotations
 import time
 
 from docker_credential_ecr import oidc
+from docker_credential_ecr.credentials import Source
 from docker_credential_ecr.errors import TokenFetchError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from docker_credential_ecr.config import RegistryTable
     from docker_credential_ecr.credentials import Keeper
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.store import AwsCredentials
 
 
-def credentials(
+class CiWebIdentity(Source):
+    """A CI's OIDC token for a role (``AWS_ECR_WEB_IDENTITY`` or a table's ``web_identity``; see :mod:`oidc`).
+
+    The identity key holds the role, the session name and whose token it is (its stable claims, or
+    for GitHub the job's token request URL), never the token. The role's credentials are kept in the
+    store like an assumed role's; the ECR token is cut to their expiry.
+    """
+
+    kind = "CI web identity"
+    caps_token = True
+
+    def __init__(self, environ: Mapping[str, str], setting: oidc.Setting, table: RegistryTable | None) -> None:
+        super().__init__(environ)
+        self.setting = setting
+        self.table = table
+
+    def __repr__(self) -> str:
+        return f"CiWebIdentity({self.setting!r})"
+
+    def identity_inputs(self) -> list[str]:
+        table = self.table.identity_inputs() if self.table is not None else []
+        return [*table, *oidc.principal_inputs(self.setting, self.environ)]
+
+    @property
+    def who(self) -> str:
+        return f"role {self.setting.role_arn} (web identity)"
+
+    def credentials(self, registry: Registry, keeper: Keeper) -> AwsCredentials:
+        from docker_credential_ecr.store import credentials_key
+
+        key = credentials_key(self.identity_key(), "sts", registry.partition)
+        return role_credentials(registry, self.setting, environ=self.environ, keeper=keeper, key=key)
+
+
+def role_credentials(
     registry: Registry, setting: oidc.Setting, *, environ: Mapping[str, str], keeper: Keeper, key: str
 ) -> AwsCredentials:
     """The role's credentials: kept ones under ``key`` while fresh, else the CI's token through STS."""

@@ -12,7 +12,7 @@ import pytest
 
 from docker_credential_ecr import credentials, identity
 from docker_credential_ecr.config import RegistryTable
-from docker_credential_ecr.kubelet import WebIdentity
+from docker_credential_ecr.kubelet import KubeletWebIdentity, WebIdentity
 from docker_credential_ecr.settings import APP_NAME
 from docker_credential_ecr.store import Store, lock_wait
 from fakeecr import FakeAWS, access_key_for_role
@@ -35,7 +35,7 @@ def _web_identity() -> WebIdentity:
         pytest.param(None, False, credentials.DefaultChain, None, id="no-table"),
         pytest.param(_table(profile="dev"), False, credentials.DefaultChain, "dev", id="profile"),
         pytest.param(_table(profile="dev", role_arn=ROLE), False, credentials.AssumedRole, "dev", id="role"),
-        pytest.param(_table(role_arn=ROLE), True, credentials.KubeletWebIdentity, None, id="kubelet-wins"),
+        pytest.param(_table(role_arn=ROLE), True, KubeletWebIdentity, None, id="kubelet-wins"),
     ],
 )
 def test_the_first_source_that_applies_serves(

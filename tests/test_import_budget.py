@@ -85,6 +85,8 @@ HEAVY = (
     "docker_credential_ecr.mfa",
     "docker_credential_ecr.configfile",
 )
+# The credential sources only some requests use: a plain hit (no kubelet request, no CI identity) loads none.
+OTHER_SOURCES = ("docker_credential_ecr.kubelet", "docker_credential_ecr.webidentity", "docker_credential_ecr.oidc")
 
 # Run the helper as its console script does, then list every module the process imported.
 PROBE = """\
@@ -143,6 +145,7 @@ def test_cache_hit_imports_nothing_heavy(env: dict[str, str], fake: FakeAWS, wor
     assert json.loads(stdout)["Secret"] == warm["Secret"]  # answered from the cache
     assert fake.calls("*") == calls  # and without the network
     assert heavy(modules, bare_modules(env, workdir)) == []
+    assert not modules & set(OTHER_SOURCES)
 
 
 def test_cache_hit_with_a_profile_imports_nothing_heavy(
