@@ -1,6 +1,6 @@
 """Cache-hit cost per CPython: the installed launcher against the bare interpreter that runs it.
 
-    python3 benchmarks/pythons.py [--pairs 40] [PYTHON ...]
+    python3 benchmarks/pythons.py [--pairs 40] [--instructions] [PYTHON ...]
 
 For each interpreter (default: every CPython 3.9 to 3.13 under pyenv, else ``python3.X`` on PATH),
 a venv with this checkout's wheel installed by pip, as a user gets it; one local fake ECR
@@ -16,6 +16,10 @@ Ratios are medians of per-round ratios (``stats.py``, as for run.py). Every time
 from the cache (the fake's ECR counter stays still), else the script fails. Writes
 ``pythons.json`` and ``pythons.md`` to ``--out`` and prints the table. Measurements, not
 assertions: a missed target is marked, the exit status is 0.
+
+``--instructions`` also counts the instructions each of the three commands executes, under
+valgrind's callgrind (``benchmarks/install`` installs it): a figure that a loaded machine hardly
+moves, for telling whether a change made the hit cheaper when the wall times cannot.
 """
 
 from __future__ import annotations
@@ -73,7 +77,33 @@ def build(python: str, wheel: Path, root: Path) -> tuple[Path, str]:
     return venv, version
 
 
-def measure(venv: Path, fake: Fake, runner: Runner, home: Path, pairs: int) -> dict[str, Any]:
+def instructions(argv: list[str], env: dict[str, str], stdin: bytes, runs: int = 3) -> int:
+    """Instructions a command executes, counted by valgrind's callgrind (the median of ``runs``).
+
+    Unlike a wall time it hardly moves with the machine's load (the spread of runs is well under 1%),
+    so a busy machine can still tell whether a change made the hit cheaper. It counts the CPU's work
+    only: system calls, page faults and cache misses are the wall time's business.
+    """
+    counts: list[float] = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+        found = re.search(rb"Collected : (\d+)", proc.stderr)
+        if proc.returncode != 0 or found is None:
+            raise RuntimeError(f"valgrind {argv[0]} failed: rc={proc.returncode} {proc.stderr[-300:]!r}")
+        counts.append(int(found.group(1)))
+    return int(median(counts))
+
+
+def measure(
+    venv: Path, fake: Fake, runner: Runner, home: Path, pairs: int, *, count_instructions: bool = False
+) -> dict[str, Any]:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -110,29 +140,49 @@ def measure(venv: Path, fake: Fake, runner: Runner, home: Path, pairs: int) -> d
     if fake.calls()["ecr"] != before or any(a != secret for a in answers):
         raise RuntimeError("a timed get did not answer from the cache")
     walls_ms = walls(samples)
-    return {
+    result: dict[str, Any] = {
         "pairs": pairs,
         "median_ms": {name: round(median(w), 2) for name, w in walls_ms.items()},
         "ratio": ratios(walls_ms, "launcher/bare", "pip-shim/bare"),
     }
+    if count_instructions:
+        counted = {name: instructions(argv, e, data) for name, argv, e, data in commands}
+        if fake.calls()["ecr"] != before:
+            raise RuntimeError("a counted get did not answer from the cache")
+        result["instructions"] = counted
+        result["instructions_ratio"] = {
+            "launcher/bare": round(counted["launcher"] / counted["bare"], 3),
+            "pip-shim/bare": round(counted["pip-shim"] / counted["bare"], 3),
+        }
+    return result
 
 
 def table(results: dict[str, Any]) -> str:
+    counted = any("instructions" in r for r in results.values())
+    extra = " instructions, launcher / bare |" if counted else ""
     lines = [
         f"| CPython | bare `python -c pass` | hit, installed launcher | hit, pip's console-script shim | "
-        f"launcher ≤ {TARGET}x bare |",
-        "|---|---|---|---|---|",
+        f"launcher ≤ {TARGET}x bare |{extra}",
+        "|---|---|---|---|---|" + ("---|" if counted else ""),
     ]
     for version, r in results.items():
         if "error" in r:
-            lines.append(f"| {version} | error: {r['error']} | | | |")
+            lines.append(f"| {version} | error: {r['error']} | | | |" + (" |" if counted else ""))
             continue
         ms, ratio = r["median_ms"], r["ratio"]
         ok = "yes" if ratio["launcher/bare"] <= TARGET else "**no**"
-        lines.append(
+        row = (
             f"| {version} | {ms['bare']} ms | {ms['launcher']} ms, **{ratio['launcher/bare']}x** | "
             f"{ms['pip-shim']} ms, {ratio['pip-shim/bare']}x | {ok} |"
         )
+        if counted:
+            n = r.get("instructions")
+            row += (
+                f" {n['launcher'] / 1e6:.1f}M / {n['bare'] / 1e6:.1f}M = {r['instructions_ratio']['launcher/bare']}x |"
+                if n
+                else " |"
+            )
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -142,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=40, help="interleaved rounds per interpreter")
     parser.add_argument("--wheel", type=Path, help="the wheel to install (default: build one from this checkout)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="where results go")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each command's instructions under valgrind (steady on a busy machine; slow)",
+    )
     args = parser.parse_args(argv)
     pythons = args.pythons or find_pythons()
     if not pythons:
@@ -165,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                     venv, version = build(python, wheel.resolve(), root)
                     home = root / f"home-{version}"
                     home.mkdir()
-                    results[version] = {"python": python, **measure(venv, fake, runner, home, args.pairs)}
+                    results[version] = {
+                        "python": python,
+                        **measure(venv, fake, runner, home, args.pairs, count_instructions=args.instructions),
+                    }
                 except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
                     results[python] = {"python": python, "error": str(exc).splitlines()[0]}
                 print(f"{python}: {json.dumps(results[list(results)[-1]])}", file=sys.stderr)

@@ -177,6 +177,26 @@ def test_pythons_judges_by_the_same_target() -> None:
     assert row(target + 0.01).endswith("| **no** |")
 
 
+def test_pythons_shows_instruction_counts_when_measured() -> None:
+    """--instructions adds the callgrind counts and their ratio; without it the column is absent."""
+    result = {
+        "median_ms": {"bare": 10, "launcher": 12, "pip-shim": 17},
+        "ratio": {"launcher/bare": 1.2, "pip-shim/bare": 1.7},
+    }
+    counted = {
+        **result,
+        "instructions": {"bare": 38_000_000, "launcher": 44_840_000, "pip-shim": 60_000_000},
+        "instructions_ratio": {"launcher/bare": 1.18, "pip-shim/bare": 1.579},
+    }
+    plain = pythons.table({"3.x": result}).splitlines()
+    assert "instructions" not in plain[0]
+    lines = pythons.table({"3.x": counted, "3.y": result}).splitlines()
+    assert lines[0].endswith("| instructions, launcher / bare |")
+    assert lines[2].endswith("| 44.8M / 38.0M = 1.18x |")
+    assert lines[3].endswith("| yes | |")  # a version measured without counts keeps the table square
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+
+
 def test_sso_token_file_is_named_as_each_layout_expects(tmp_path: Path) -> None:
     # botocore and the Go SDK look the token up by the SHA-1 of the session name (sha1("bench")), or
     # in the legacy layout of the start URL (sha1("https://bench.awsapps.com/start")).
