@@ -4,11 +4,12 @@ The miss path is one line: helper -> store (miss) -> credentials (the source for
 identity key, and on a miss its AWS credentials) -> aws (GetAuthorizationToken) -> store -> answer.
 The hot path is ``get`` on a hit: resolve the host (once: the registry, the alias, the config table),
 hash the source's identity inputs from local files, read one JSON file, answer. Nothing here imports
-botocore, filelock or platformdirs; :mod:`aws` and :mod:`deadline` are imported only on a miss.
+botocore, filelock or platformdirs; the miss itself is :mod:`refresh`'s (with :mod:`aws`,
+:mod:`deadline` and the store's writing half), imported only then.
 
 Two different things are called a fallback elsewhere and are kept apart here: the *other helper*
 that hosts which are not ECR are handed to (config ``fallback``, :mod:`fallback`), and the *stale
-token* served when a refresh fails (:meth:`Helper._serve_stale`).
+token* served when a refresh fails (:mod:`refresh`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from docker_credential_ecr.errors import (
     NotImplementedByHelperError,
     StoreBusyError,
     StoreError,
-    TokenFetchError,
 )
 from docker_credential_ecr.protocol import Credentials
 from docker_credential_ecr.store import Store, Token, lock_wait, token_key
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from docker_credential_ecr.kubelet import WebIdentity
     from docker_credential_ecr.registry import Registry
     from docker_credential_ecr.settings import Settings
-    from docker_credential_ecr.store import AwsCredentials
 
     Fetcher = Callable[[Registry], Token]
     _T = TypeVar("_T")
@@ -49,9 +48,6 @@ if TYPE_CHECKING:
 PROGRAM = "docker-credential-ecr-login"
 # A hit for a host not yet recorded (for `list`) waits at most this long for the token file's lock.
 HOST_LOCK_TIMEOUT = 1.0
-# A miss waits for another process fetching the same token for at most this share of what is left.
-SINGLE_FLIGHT_SHARE = 0.5
-SINGLE_FLIGHT_WAIT = 60.0
 
 
 class Helper:
@@ -168,19 +164,11 @@ class Helper:
 
         Raises TokenFetchError.
         """
-        registry = resolution.registry
         if self._fetch is not None:
-            return self._fetch(registry)
-        from docker_credential_ecr import aws
+            return self._fetch(resolution.registry)
+        from docker_credential_ecr import refresh
 
-        source = self.source(resolution)
-        creds = source.credentials(registry, _Keeper(self, deadline))
-        token = aws.fetch_token(
-            registry, environ=self.environ, profile=source.profile, credentials=creds, who=source.who
-        )
-        if creds is not None and source.caps_token:
-            token.expires_at = min(token.expires_at, creds.expires_at)
-        return token
+        return refresh.fetch(self, resolution, deadline)
 
     # -- actions ----------------------------------------------------------------------------------
     def get(self, server_url: str) -> Credentials:
@@ -210,9 +198,11 @@ class Helper:
                 self._remember_host(key, host)
             log.info("get %s: hit (%.1f ms)", host, (time.monotonic() - started) * 1000)
             return cached
+        from docker_credential_ecr import refresh
+
         fetches = self.fetches
         try:
-            token = self._refresh(resolution, key, cached)
+            token = refresh.refresh(self, resolution, key, cached)
         except CredentialsNotFoundError:
             log.info("get %s: failed (%.1f ms)", host, (time.monotonic() - started) * 1000)
             raise
@@ -224,71 +214,6 @@ class Helper:
             outcome = "stale, served after a failed refresh"
         log.info("get %s: %s (%.1f ms)", host, outcome, (time.monotonic() - started) * 1000)
         return token
-
-    def _refresh(self, resolution: Resolution, key: str, cached: Token | None) -> Token:
-        """A miss: one process per (identity, region) fetches; the others wait and read its result."""
-        from docker_credential_ecr.deadline import Deadline
-
-        try:
-            with Deadline(self.settings.timeout) as deadline:
-                try:
-                    return self._refresh_locked(resolution, key, cached, deadline)
-                except TokenFetchError as exc:
-                    failure = str(exc)
-        except DeadlineExceededError as exc:
-            failure = timeout_line(resolution.registry, exc)
-        return self._serve_stale(key, cached, failure)
-
-    def _serve_stale(self, key: str, cached: Token | None, failure: str) -> Token:
-        """The refresh failed: the latest cached token if it has not expired (and say so), else not found."""
-        latest = self._store_call(lambda s: s.token(key)) or cached
-        if latest is not None and latest.is_usable(self.clock()):
-            minutes = int((latest.expires_at - self.clock()) // 60)
-            self.warn(f"{failure}; using the cached token, which expires in {minutes} min")
-            return latest
-        self.warn(failure)
-        raise CredentialsNotFoundError(failure)
-
-    def _refresh_locked(self, resolution: Resolution, key: str, cached: Token | None, deadline: Deadline) -> Token:
-        store, host = self._store, resolution.host
-        if store is None:
-            return self._fetch_token(resolution, deadline)
-        try:
-            # Leave time to fetch ourselves if the lock holder is stuck.
-            wait = lock_wait(deadline, SINGLE_FLIGHT_WAIT, SINGLE_FLIGHT_SHARE)
-            with store.lock(key, timeout=wait):
-                latest = store.token(key)  # another process may have fetched while we waited
-                if latest is not None and latest.is_fresh(self.clock()):
-                    if host not in latest.hosts:
-                        self._remember_host(key, host, deadline)
-                    return latest
-                token = self._fetch_token(resolution, deadline, previous=latest or cached)
-                self._put(key, token, deadline)
-                return token
-        except StoreError as exc:
-            self.warn(f"token cache: {exc}; fetching without it")
-            return self._fetch_token(resolution, deadline)
-
-    def _fetch_token(self, resolution: Resolution, deadline: Deadline, previous: Token | None = None) -> Token:
-        """A new token; the host asked for (the registry's, or the alias) joins the hosts `list` reports."""
-        token = self.fetch(resolution, deadline)
-        self.fetches += 1  # a token got, not a try: a failed one ends in the stale token or not-found
-        hosts = previous.hosts if previous is not None else ()
-        token.hosts = hosts if resolution.host in hosts else (*hosts, resolution.host)
-        return token
-
-    def _put(self, key: str, token: Token, deadline: Deadline) -> None:
-        """Store a token just fetched: best effort, in a share of what is left of ``deadline``.
-
-        The token is good whatever happens here: a writer stuck on the file's lock (or a slow disk)
-        must not turn it into a timeout, so the wait is cut to a share of the deadline, and the
-        deadline itself, should it fire while writing, only costs the caching.
-        """
-        now, timeout = self.clock(), lock_wait(deadline)
-        try:
-            self._store_call(lambda s: s.put_token(key, token, now=now, timeout=timeout))
-        except DeadlineExceededError:
-            self.warn("token cache: no time left to store the token")
 
     def _remember_host(self, key: str, host: str, deadline: Deadline | None = None) -> None:
         """Record ``host`` for `list`: worth a short wait for the token file's lock, not a slow hit."""
@@ -349,20 +274,3 @@ def _stderr_line(message: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr closed by the caller: nothing more to do
         pass
-
-
-class _Keeper:
-    """The store as a credential source sees it: fresh credentials recalled, new ones kept, each
-    write waiting only a share of what is left of the deadline (then going on without the store)."""
-
-    def __init__(self, helper: Helper, deadline: Deadline | None) -> None:
-        self._helper = helper
-        self._deadline = deadline
-
-    def recall(self, key: str) -> AwsCredentials | None:
-        found = self._helper._store_call(lambda s: s.credentials(key))
-        return found if found is not None and found.is_fresh(self._helper.clock()) else None
-
-    def keep(self, key: str, credentials: AwsCredentials) -> None:
-        now, timeout = self._helper.clock(), lock_wait(self._deadline)
-        self._helper._store_call(lambda s: s.put_credentials(key, credentials, now=now, timeout=timeout))

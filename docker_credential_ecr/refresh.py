@@ -98,8 +98,8 @@ def _refresh_locked(
 
 def _fetch_token(helper: Helper, resolution: Resolution, deadline: Deadline, previous: Token | None = None) -> Token:
     """A new token; the host asked for (the registry's, or the alias) joins the hosts `list` reports."""
-    helper.fetches += 1
     token = helper.fetch(resolution, deadline)
+    helper.fetches += 1  # a token got, not a try: a failed one ends in the stale token or not-found
     hosts = previous.hosts if previous is not None else ()
     token.hosts = hosts if resolution.host in hosts else (*hosts, resolution.host)
     return token
