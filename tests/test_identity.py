@@ -401,3 +401,223 @@ def test_botocore_credential_config_keys_count(home: Path) -> None:
         first = identity_key(_env(home))
         _write(home, "config", f"[default]\n{key} = two\n")
         assert identity_key(_env(home)) != first, key
+
+
+# -- mutants of identity.py that survived (scripts/mutate identity tests/test_identity.py) ---------------
+def test_a_line_ending_in_a_bracket_is_a_value_not_a_section() -> None:
+    sections = parse_ini("[default]\ncredential_process = fetch --tags [a]\n[b\nregion = x\n")
+    assert sections == {"default": [("credential_process", "fetch --tags [a]"), ("[b", ""), ("region", "x")]}
+
+
+def test_the_default_files_are_home_s_aws_config_and_credentials(home: Path) -> None:
+    """Without AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE, ~/.aws/config and ~/.aws/credentials count."""
+    env = {"HOME": str(home)}
+    assert identity.aws_file_paths(env) == (f"{home}/.aws/config", f"{home}/.aws/credentials")
+    for name in ("config", "credentials"):
+        _write(home, name, "[default]\naws_access_key_id = AKIA1\n")
+        first = identity_key(env)
+        _write(home, name, "[default]\naws_access_key_id = AKIA2\n")
+        assert identity_key(env) != first, name
+
+
+def test_the_named_files_count_instead_of_the_default_ones(home: Path) -> None:
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir()
+    env = {
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(elsewhere / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(elsewhere / "credentials"),
+    }
+    assert identity.aws_file_paths(env) == (str(elsewhere / "config"), str(elsewhere / "credentials"))
+    for name in ("config", "credentials"):
+        first = identity_key(env)
+        _write(home, name, "[default]\naws_access_key_id = AKIA1\n")  # ~/.aws: not read
+        assert identity_key(env) == first, name
+        (elsewhere / name).write_text("[default]\naws_access_key_id = AKIA1\n")
+        assert identity_key(env) != first, name
+
+
+def test_a_tilde_path_is_under_the_environment_s_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"HOME": str(home), "AWS_CONFIG_FILE": "~/cfg", "AWS_SHARED_CREDENTIALS_FILE": "~/creds"}
+    assert identity.aws_file_paths(env) == (f"{home}/cfg", f"{home}/creds")
+    monkeypatch.setenv("HOME", "/process-home")  # without HOME in the mapping: the process's home
+    assert identity.aws_file_paths({"AWS_CONFIG_FILE": "~/cfg"}) == (
+        "/process-home/cfg",
+        "/process-home/.aws/credentials",
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "override", "selected"),
+    [
+        ({}, None, "default"),
+        ({"AWS_DEFAULT_PROFILE": "b"}, None, "b"),
+        ({"AWS_PROFILE": "a", "AWS_DEFAULT_PROFILE": "b"}, None, "a"),
+        ({"AWS_PROFILE": "a"}, "c", "c"),
+    ],
+)
+def test_selected_profile(environ: dict[str, str], override: str | None, selected: str) -> None:
+    assert identity.selected_profile(environ, override) == selected
+
+
+def test_aws_default_profile_selects_the_section_that_counts(home: Path) -> None:
+    env = _env(home, AWS_DEFAULT_PROFILE="dev")
+    _write(home, "config", "[profile dev]\nrole_arn = arn:aws:iam::111111111111:role/a\n")
+    first = identity_key(env)
+    _write(home, "config", "[profile dev]\nrole_arn = arn:aws:iam::111111111111:role/b\n")
+    assert identity_key(env) != first
+
+
+def test_the_same_line_in_config_or_in_credentials_is_another_identity(home: Path) -> None:
+    """botocore reads the two files differently (credentials has no ``profile`` prefix, no settings)."""
+    _write(home, "config", "[default]\nrole_arn = arn:aws:iam::111111111111:role/a\n")
+    in_config = identity_key(_env(home))
+    (home / ".aws" / "config").rename(home / ".aws" / "credentials")
+    assert identity_key(_env(home)) != in_config
+
+
+def test_a_chain_counts_to_its_sixteenth_profile(home: Path) -> None:
+    """A source_profile chain is followed through 16 profiles (botocore refuses longer ones anyway)."""
+    chain = "".join(f"[profile p{i}]\nsource_profile = p{i + 1}\n" for i in range(1, 17))
+
+    def key(last: str, after: str) -> str:
+        _write(
+            home, "config", chain.replace("source_profile = p17\n", f"source_profile = p17\nregion = {last}\n") + after
+        )
+        return identity_key(_env(home, AWS_PROFILE="p1"))
+
+    assert key("a", "") != key("b", "")  # p16's own setting counts
+    assert key("a", "[profile p17]\nregion = x\n") == key("a", "[profile p17]\nregion = y\n")  # p17 does not
+
+
+def test_an_unreadable_token_file_counts_as_unreadable(home: Path) -> None:
+    assert identity.token_identity("web-identity-token", str(home / "missing")) == "web-identity-token=unreadable"
+    token = home / "token"
+    token.write_text("opaque\n")
+    digest = identity.token_identity("web-identity-token", str(token))
+    assert digest.startswith("web-identity-token:digest=")
+    assert len(digest) == len("web-identity-token:digest=") + 32
+
+
+def test_a_token_counts_by_its_first_64_kib(home: Path) -> None:
+    token = home / "token"
+    token.write_bytes(b"a" * 65535 + b"b")
+    last_byte_in = identity.token_identity("t", str(token))
+    token.write_bytes(b"a" * 65535 + b"c")
+    assert identity.token_identity("t", str(token)) != last_byte_in
+    last_byte_changed = identity.token_identity("t", str(token))
+    token.write_bytes(b"a" * 65535 + b"c" + b"beyond the bound")
+    assert identity.token_identity("t", str(token)) == last_byte_changed
+
+
+def test_a_jwt_counts_by_iss_sub_and_aud() -> None:
+    token = jwt(sub="system:serviceaccount:ci:builder", iat=1)
+    assert identity._claims_or_digest("web-identity-token", token) == (
+        "web-identity-token:iss=https://oidc.eks.eu-west-1.amazonaws.com/id/ABC\0"
+        "sub=system:serviceaccount:ci:builder\0aud=pods.eks.amazonaws.com"
+    )
+
+
+def test_the_legacy_credential_file_counts_by_its_key_id_only(home: Path) -> None:
+    legacy = home / "legacy"
+    legacy.write_text("AWSAccessKeyId=AKIAONE\nAWSSecretKey=s3cr3t\n")
+    env = _env(home, AWS_CREDENTIAL_FILE=str(legacy))
+    assert identity._legacy_key_id(str(legacy)) == "legacy-credential-file:AKIAONE"
+    first = identity_key(env)
+    legacy.write_text("AWSAccessKeyId=AKIAONE\nAWSSecretKey=another\n")
+    assert identity_key(env) == first
+    legacy.write_text("AWSAccessKeyId=AKIATWO\nAWSSecretKey=another\n")
+    assert identity_key(env) != first
+    assert identity._legacy_key_id(str(home / "missing")) == "legacy-credential-file=unreadable"
+    legacy.write_text("AWSAccessKeyId=AKIAONE\n  AWSAccessKeyId=AKIATWO=\n")
+    assert identity._legacy_key_id(str(legacy)) == "legacy-credential-file:AKIAONE,AKIATWO="
+
+
+@pytest.mark.parametrize(
+    ("environ", "profile", "text"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "AKIAABCDEFGH1234"}, None, "environment access key AKIA…1234"),
+        ({"AWS_ACCESS_KEY_ID": "AKIAABCDEFGH1234"}, "dev", "profile 'dev'"),
+        ({"AWS_PROFILE": "ci"}, None, "profile 'ci'"),
+        ({"AWS_DEFAULT_PROFILE": "old"}, None, "profile 'old'"),
+        (
+            {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t"},
+            None,
+            "web identity role arn:aws:iam::1:role/r",
+        ),
+        ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/r"}, None, "default profile, then container or instance credentials"),
+        ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x"}, None, "container credentials endpoint"),
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1/x"}, None, "container credentials endpoint"),
+        ({}, None, "default profile, then container or instance credentials"),
+    ],
+)
+def test_describe(environ: dict[str, str], profile: str | None, text: str) -> None:
+    assert identity.describe(environ, profile) == text
+
+
+def test_the_first_machine_id_file_with_an_id_counts(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = home / "machine-id", home / "dbus-machine-id"
+    monkeypatch.setattr(identity, "MACHINE_ID_FILES", (str(first), str(second)))
+    node = os.uname().nodename
+    second.write_text("from-dbus\n")
+    assert identity.host_identity() == f"from-dbus/{node}"  # the first is missing
+    first.write_text("\n")
+    assert identity.host_identity() == f"from-dbus/{node}"  # the first is empty
+    first.write_text("from-etc\n")
+    assert identity.host_identity() == f"from-etc/{node}"
+    second.write_text("changed\n")
+    assert identity.host_identity() == f"from-etc/{node}"  # the second is not read any more
+
+
+def test_the_machine_id_is_etc_machine_id() -> None:
+    try:
+        machine = Path("/etc/machine-id").read_text(encoding="ascii").strip()
+    except OSError:
+        machine = ""
+    if not machine:
+        pytest.skip("this machine has no /etc/machine-id")
+    assert identity.host_identity() == f"{machine}/{os.uname().nodename}"
+
+
+@pytest.mark.parametrize("missing", ["iss", "sub"])
+def test_a_jwt_with_only_iss_or_only_sub_counts_by_its_claims(missing: str) -> None:
+    """Either claim makes it a JWT identity: a rotated token (another iat) is the same key."""
+    one = {"sub": "pod", "iss": "https://issuer.example", "iat": 1}
+    two = {**one, "iat": 2}
+    del one[missing], two[missing]
+    first = identity._claims_or_digest("t", _bare_jwt(one))
+    assert first.startswith("t:iss=")
+    assert identity._claims_or_digest("t", _bare_jwt(two)) == first
+
+
+def _bare_jwt(claims: dict[str, object]) -> str:
+    def part(data: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+def test_undecodable_bytes_never_break_the_key(home: Path) -> None:
+    """Files not in UTF-8 and environment values with undecodable bytes (surrogate escapes) still count."""
+    (home / ".aws").mkdir(exist_ok=True)
+    (home / ".aws" / "config").write_bytes(b"[default]\nregion = caf\xe9\n")
+    first = identity_key(_env(home))
+    (home / ".aws" / "config").write_bytes(b"[default]\nregion = cafe\n")
+    assert identity_key(_env(home)) != first
+    escaped = b"opaque-\xff".decode("utf-8", "surrogateescape")  # as os.environ holds such a value
+    assert identity_key(_env(home, AWS_PROFILE=escaped)) != identity_key(_env(home, AWS_PROFILE="opaque-"))
+    key = identity_key(_env(home, AWS_CONTAINER_AUTHORIZATION_TOKEN=escaped))
+    assert key != identity_key(_env(home, AWS_CONTAINER_AUTHORIZATION_TOKEN="opaque-"))
+
+
+def test_the_helper_s_profile_counts_without_any_section(home: Path) -> None:
+    assert identity_key(_env(home), profile="a") != identity_key(_env(home), profile="b")
+    assert identity_key(_env(home), profile="a") != identity_key(_env(home))
+
+
+def test_a_value_naming_an_sso_session_is_not_a_reference_to_it(home: Path) -> None:
+    """Only ``sso_session = X`` brings [sso-session X] in; another key with the value X does not."""
+    _write(home, "config", "[default]\nregion = corp\n[sso-session corp]\nsso_region = us-east-1\n")
+    first = identity_key(_env(home))
+    _write(home, "config", "[default]\nregion = corp\n[sso-session corp]\nsso_region = eu-west-1\n")
+    assert identity_key(_env(home)) == first
