@@ -78,7 +78,8 @@ def check_launchers(wheel: zipfile.ZipFile, dist_info: str, scripts_dir: str) ->
         code = [line for line in text.splitlines()[1:] if line and not line.startswith("#")]
         if not text.startswith("#!python\n"):
             problems.append(f"wheel: {path} does not start with #!python (installers rewrite only that)")
-        if code != ["import sys", f"from {module} import {function}", f"sys.exit({function}())"]:
+        # cli.finish, not sys.exit: after a protocol action the process ends without the interpreter's teardown
+        if code != [f"from {module} import finish, {function}", f"finish({function}())"]:
             problems.append(f"wheel: {path} is not the launcher of {target}: {code}")
         if not (wheel.getinfo(path).external_attr >> 16) & 0o111:
             problems.append(f"wheel: {path} is not executable")
