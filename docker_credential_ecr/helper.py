@@ -54,7 +54,7 @@ class Helper:
     """The helper's four actions. The clock, the token fetcher and stderr are injectable.
 
     ``fetch`` replaces credentials + aws (tests); ``web_identity`` is a kubelet request's service
-    account token, which makes :class:`~docker_credential_ecr.credentials.KubeletWebIdentity` the source.
+    account token, which makes :class:`~docker_credential_ecr.kubelet.KubeletWebIdentity` the source.
     """
 
     def __init__(
