@@ -3,7 +3,9 @@
 The main line (miss, hit, stale, list) is in ``test_helper.py``; these are the paths mutation testing
 (``scripts/mutate helper ...``) found no test for. The helper runs for real: the console script, or
 :class:`Helper` in-process against the local fake ECR over HTTP, with the lock held by a real second
-lock holder. Only a deadline firing inside the cache write is injected (a fault).
+lock holder. Only faults that cannot be made to happen on cue are injected: a deadline firing inside
+a cache write, a lock that would stay busy for a minute, a fetch that fails while another process
+stores a token.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecr import log
-from docker_credential_ecr.errors import CredentialsNotFoundError, DeadlineExceededError, StoreBusyError
+from docker_credential_ecr.errors import (
+    CredentialsNotFoundError,
+    DeadlineExceededError,
+    StoreBusyError,
+    TokenFetchError,
+)
 from docker_credential_ecr.helper import Helper, timeout_line
 from docker_credential_ecr.registry import parse
 from docker_credential_ecr.settings import Settings
@@ -299,3 +306,34 @@ def test_the_debug_log_tells_a_host_that_is_not_ours(env: dict[str, str], fake: 
     debug = [line.split("] ", 1)[1] for line in log_file.read_text().splitlines() if " DEBUG " in line]
     assert "get ghcr.io: not an ECR registry or alias" in debug
     assert fake.calls("*") == 0
+
+
+def test_a_get_with_an_unusable_cache_says_so_once_and_answers(
+    env: dict[str, str], fake: FakeAWS, cache_dir: Path
+) -> None:
+    cache_dir.write_text("a file where the directory should be")
+    proc = run_helper(["get"], env, ECR_HOST)
+    assert (proc.returncode, json.loads(proc.stdout)["Secret"]) == (0, fake.issued[0])
+    assert proc.stderr == (
+        f"{PREFIX}not using the token cache: cache directory {cache_dir} is not a directory (a symlink or a file)\n"
+    )
+
+
+def test_a_token_another_process_stored_while_our_refresh_failed_is_served(
+    env: dict[str, str], cache_dir: Path
+) -> None:
+    """The refresh fails, but meanwhile another process stored a token: that one is served (re-read)."""
+    now = time.time()
+    theirs = Token(username="AWS", password="stored-by-the-other", issued_at=now - 30000, expires_at=now + 13200)
+    warnings: list[str] = []
+
+    def fails_while_another_stores(registry: object) -> Token:  # the fault: our fetch fails
+        Store(str(cache_dir)).put_token(key, theirs, now=now)
+        raise TokenFetchError("access denied: try again")
+
+    helper = Helper(Settings.from_environ(env), fetch=fails_while_another_stores, warn=warnings.append)
+    resolution = helper.resolve(ECR_HOST)
+    assert resolution is not None
+    key = token_key(helper.identity_key(resolution), resolution.registry)
+    assert helper.get(ECR_HOST).secret == "stored-by-the-other"
+    assert warnings == ["access denied: try again; using the cached token, which expires in 219 min"]
