@@ -337,3 +337,17 @@ def test_a_token_another_process_stored_while_our_refresh_failed_is_served(
     key = token_key(helper.identity_key(resolution), resolution.registry)
     assert helper.get(ECR_HOST).secret == "stored-by-the-other"
     assert warnings == ["access denied: try again; using the cached token, which expires in 219 min"]
+
+
+def test_an_assumed_role_s_token_keeps_its_12_hours(
+    env: dict[str, str], fake: FakeAWS, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A role's credentials last an hour, but the ECR token they got lasts its own 12 h: only sources
+    whose credentials are the identity (MFA session, web identity) cut the token to their expiry."""
+    config = tmp_path / "config.toml"
+    config.write_text('[[registry]]\nmatch = "123456789012"\nrole_arn = "arn:aws:iam::210987654321:role/ecr-pull"\n')
+    proc = run_helper(["get"], {**env, "DOCKER_CREDENTIAL_ECR_CONFIG": str(config)}, ECR_HOST)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert fake.calls("sts:AssumeRole") == 1
+    [token] = cached_tokens(cache_dir).values()
+    assert token.expires_at - token.issued_at > 12 * 3600 - 600  # not the role credentials' 3600 s
