@@ -351,3 +351,28 @@ def test_an_assumed_role_s_token_keeps_its_12_hours(
     assert fake.calls("sts:AssumeRole") == 1
     [token] = cached_tokens(cache_dir).values()
     assert token.expires_at - token.issued_at > 12 * 3600 - 600  # not the role credentials' 3600 s
+
+
+def test_a_refresh_keeps_the_hosts_of_the_token_it_re_read_under_the_lock(
+    env: dict[str, str], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token re-read under the lock, not the one read before it, gives the hosts `list` keeps:
+    another process may have served it for another host in between (made to happen here: that
+    process's write lands as our lock is taken)."""
+    now = time.time()
+    old = Token(username="AWS", password="old", issued_at=now - 30000, expires_at=now + 13200, hosts=(ECR_HOST,))
+    fresh = Token(username="AWS", password="new", issued_at=now, expires_at=now + 43200)
+    helper = Helper(Settings.from_environ(env), fetch=lambda registry: fresh, warn=lambda line: None)
+    resolution = helper.resolve(ECR_HOST)
+    assert resolution is not None
+    key = token_key(helper.identity_key(resolution), resolution.registry)
+    Store(str(cache_dir)).put_token(key, old, now=now)
+    real_lock = Store.lock
+
+    def lock_after_another_serves_an_alias(self: Store, name: str, timeout: float) -> object:
+        Store(str(cache_dir)).add_host(key, "registry.example.com", now=now)  # the other process
+        return real_lock(self, name, timeout)
+
+    monkeypatch.setattr(Store, "lock", lock_after_another_serves_an_alias)
+    assert helper.get(ECR_HOST).secret == "new"
+    assert cached_tokens(cache_dir)[key].hosts == (ECR_HOST, "registry.example.com")
