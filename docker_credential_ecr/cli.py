@@ -13,7 +13,6 @@ import os
 import sys
 
 from docker_credential_ecr import protocol
-from docker_credential_ecr._version import __version__
 from docker_credential_ecr.errors import NOT_FOUND_MESSAGE, HelperError
 
 TYPE_CHECKING = False
@@ -66,6 +65,8 @@ AWS_ECR_LOG_FILE, DOCKER_CREDENTIAL_ECR_CONFIG, and the AWS SDK's own
 
 
 def version_line() -> str:
+    from docker_credential_ecr._version import __version__  # not on a hit: only `version` prints it
+
     return f"{PROGRAM} (docker-credential-ecr) {__version__}"
 
 

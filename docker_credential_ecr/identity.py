@@ -250,9 +250,12 @@ def host_identity() -> str:
     """
     machine = ""
     for path in MACHINE_ID_FILES:
-        try:
-            with open(path, encoding="ascii", errors="replace") as f:
-                machine = f.read(256).strip()
+        try:  # bytes, then decoded: a text file would import the ascii codec's module on every hit
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                machine = os.read(fd, 256).decode("ascii", "replace").strip()
+            finally:
+                os.close(fd)
         except OSError:
             continue
         if machine:

@@ -84,6 +84,7 @@ HEAVY = (
     "docker_credential_ecr.logfile",
     "docker_credential_ecr.mfa",
     "docker_credential_ecr.configfile",
+    "docker_credential_ecr._version",
 )
 # The credential sources only some requests use: a plain hit (no kubelet request, no CI identity) loads none.
 OTHER_SOURCES = ("docker_credential_ecr.kubelet", "docker_credential_ecr.webidentity", "docker_credential_ecr.oidc")
