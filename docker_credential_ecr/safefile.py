@@ -138,12 +138,17 @@ def open_checked(
     return fd, st
 
 
+_CHUNK = 1 << 16
+
+
 def read_at_most(fd: int, limit: int) -> bytes:
     """Up to ``limit`` + 1 bytes from ``fd`` (one more than allowed: a caller sees a larger file as such)."""
     chunks: list[bytes] = []
     left = limit + 1
     while left > 0:
-        chunk = os.read(fd, left)
+        # 64 KiB at most per read: a buffer of the whole limit (MiBs) would be mapped and unmapped
+        # by the allocator on every hit, for a file of a few kB.
+        chunk = os.read(fd, min(left, _CHUNK))
         if not chunk:
             break
         chunks.append(chunk)
