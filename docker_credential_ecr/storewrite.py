@@ -32,8 +32,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from contextlib import AbstractContextManager
+    from typing import TypeVar
 
     from docker_credential_ecr.store import AwsCredentials, Store, Token
+
+    _R = TypeVar("_R", "Token", "AwsCredentials")
 
 
 # -- documents --------------------------------------------------------------------------------------
@@ -90,26 +93,42 @@ def update(
     store: Store, change: Callable[[dict[str, Token]], None], *, now: float, timeout: float = WRITE_WAIT
 ) -> None:
     """Re-read the token file under its lock, apply ``change``, drop expired tokens, publish."""
-    with lock(store, _FILE_LOCKS[FILE_NAME], timeout):
-        _sweep_temp_files(store, FILE_NAME)
-        entries = store.tokens()
-        change(entries)
-        for key in [k for k, e in entries.items() if e.expires_at <= now]:
-            del entries[key]
-        publish(store.path, render_document(entries))
+    _rewrite(store, FILE_NAME, read=store.tokens, render=render_document, change=change, now=now, timeout=timeout)
 
 
 def update_credentials(
     store: Store, change: Callable[[dict[str, AwsCredentials]], None], *, now: float, timeout: float = WRITE_WAIT
 ) -> None:
     """The same for the credentials file."""
-    with lock(store, _FILE_LOCKS[CREDENTIALS_FILE_NAME], timeout):
-        _sweep_temp_files(store, CREDENTIALS_FILE_NAME)
-        entries = store.all_credentials()
+    _rewrite(
+        store,
+        CREDENTIALS_FILE_NAME,
+        read=store.all_credentials,
+        render=render_credentials,
+        change=change,
+        now=now,
+        timeout=timeout,
+    )
+
+
+def _rewrite(
+    store: Store,
+    file_name: str,
+    *,
+    read: Callable[[], dict[str, _R]],
+    render: Callable[[dict[str, _R]], str],
+    change: Callable[[dict[str, _R]], None],
+    now: float,
+    timeout: float,
+) -> None:
+    """One file of the store, re-read under its lock, changed, its expired entries dropped, published."""
+    with lock(store, _FILE_LOCKS[file_name], timeout):
+        _sweep_temp_files(store, file_name)
+        entries = read()
         change(entries)
         for key in [k for k, e in entries.items() if e.expires_at <= now]:
             del entries[key]
-        publish(store.credentials_path, render_credentials(entries))
+        publish(os.path.join(store.directory, file_name), render(entries))
 
 
 def _sweep_temp_files(store: Store, file_name: str) -> None:
