@@ -23,15 +23,8 @@ MAX_REQUEST_BYTES = 1 << 20
 
 def read_request(stdin: BinaryIO) -> str:
     """The request text: all of stdin, decoded leniently (junk bytes cannot name an ECR host)."""
-    chunks: list[bytes] = []
-    left = MAX_REQUEST_BYTES + 1
-    while left > 0:  # in pieces: one buffer of the whole limit would be mapped and unmapped every time
-        chunk = stdin.read(min(left, 1 << 16))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)[:MAX_REQUEST_BYTES].decode("utf-8", "replace")
+    data = stdin.read(MAX_REQUEST_BYTES + 1)
+    return data[:MAX_REQUEST_BYTES].decode("utf-8", "replace")
 
 
 def read_server_url(stdin: BinaryIO) -> str:
